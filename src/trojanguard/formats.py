@@ -1,0 +1,274 @@
+"""Format identification by content; the file name is only a hint.
+
+This is the one place that knows magic bytes and the extensions each format is expected
+to carry.  ``identify()`` looks at the head of an artifact (and, for zip files, at the
+member names in the central directory) and returns a :class:`Format`.  Analyzers declare
+which formats they handle; the scanner compares the identified format with the extension
+and reports a mismatch (a ``.safetensors`` that is a pickle) as a finding.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import zipfile
+from collections.abc import Callable
+
+from .artifact import HEAD_SIZE, Artifact
+
+
+class Format(str, enum.Enum):
+    # pickle family
+    PICKLE = "pickle"
+    TORCH_ZIP = "torch-zip"
+    TORCH_LEGACY = "torch-legacy"
+    TORCHSCRIPT = "torchscript"
+    NUMPY = "numpy"
+    NPZ = "npz"
+    JOBLIB = "joblib"
+    # containers
+    ZIP = "zip"
+    TAR = "tar"
+    GZIP = "gzip"
+    BZIP2 = "bzip2"
+    XZ = "xz"
+    LZMA = "lzma"
+    ZSTD = "zstd"
+    LZ4 = "lz4"
+    SEVENZIP = "7z"
+    # other model formats
+    SAFETENSORS = "safetensors"
+    ONNX = "onnx"
+    GGUF = "gguf"
+    GGML = "ggml"
+    HDF5 = "hdf5"
+    KERAS = "keras"
+    TFLITE = "tflite"
+    SAVEDMODEL = "tf-savedmodel"
+    TF_GRAPHDEF = "tf-graphdef"
+    PROTOBUF = "protobuf"
+    # plain content
+    PYTHON = "python"
+    JSON = "json"
+    TEXT = "text"
+    IMAGE = "image"
+    EMPTY = "empty"
+    UNKNOWN = "unknown"
+
+
+#: Extensions a format is expected to carry (lower case).  A file whose content is a
+#: code-carrying format but whose extension belongs to a *different* format is a mismatch.
+EXTENSIONS: dict[Format, frozenset[str]] = {
+    Format.PICKLE: frozenset({".pkl", ".pickle", ".p", ".dat", ".data", ".pt", ".pth", ".bin", ".ckpt", ".sav",
+                              ".model", ".joblib", ".dill", ".cloudpickle", ".db", ".npy", ".tar"}),
+    Format.TORCH_ZIP: frozenset({".pt", ".pth", ".bin", ".ckpt", ".model", ".pkl", ".zip", ".tar", ".mar"}),
+    Format.TORCH_LEGACY: frozenset({".pt", ".pth", ".bin", ".ckpt", ".model", ".pkl", ".tar"}),
+    Format.TORCHSCRIPT: frozenset({".pt", ".pth", ".jit", ".ptl", ".torchscript", ".zip", ".bin", ".model"}),
+    Format.NUMPY: frozenset({".npy"}),
+    Format.NPZ: frozenset({".npz", ".zip"}),
+    Format.JOBLIB: frozenset({".joblib", ".pkl", ".z", ".gz", ".bz2", ".xz", ".lzma", ".lz4", ".sav", ".model"}),
+    Format.ZIP: frozenset({".zip", ".jar", ".whl", ".mar", ".nemo", ".keras", ".npz"}),
+    Format.TAR: frozenset({".tar", ".nemo"}),
+    Format.GZIP: frozenset({".gz", ".tgz", ".z"}),
+    Format.BZIP2: frozenset({".bz2", ".tbz2"}),
+    Format.XZ: frozenset({".xz", ".txz"}),
+    Format.LZMA: frozenset({".lzma"}),
+    Format.ZSTD: frozenset({".zst", ".zstd"}),
+    Format.LZ4: frozenset({".lz4"}),
+    Format.SEVENZIP: frozenset({".7z"}),
+    Format.SAFETENSORS: frozenset({".safetensors", ".st"}),
+    Format.ONNX: frozenset({".onnx", ".ort"}),
+    Format.GGUF: frozenset({".gguf"}),
+    Format.GGML: frozenset({".ggml", ".bin"}),
+    Format.HDF5: frozenset({".h5", ".hdf5", ".keras", ".he5", ".hdf"}),
+    Format.KERAS: frozenset({".keras", ".zip"}),
+    Format.TFLITE: frozenset({".tflite", ".lite"}),
+    Format.SAVEDMODEL: frozenset({".pb"}),
+    Format.TF_GRAPHDEF: frozenset({".pb", ".graphdef"}),
+}
+
+#: Formats that can carry code or executable logic: a mismatch with one of these is
+#: reported with a high severity, because renaming them hides them from name-based tools.
+CODE_CARRYING = frozenset({
+    Format.PICKLE, Format.TORCH_ZIP, Format.TORCH_LEGACY, Format.TORCHSCRIPT, Format.JOBLIB, Format.KERAS,
+    Format.HDF5, Format.SAVEDMODEL, Format.TF_GRAPHDEF, Format.PYTHON,
+})
+
+#: Extensions that promise a format with no code at all; finding code behind them is worst.
+SAFE_PROMISES = frozenset({".safetensors", ".npy", ".json", ".txt", ".onnx", ".gguf", ".tflite", ".csv", ".png", ".jpg"})
+
+_IMAGE_MAGICS = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"BM", b"RIFF")
+
+#: A legacy (non-zip) torch.save file starts with a protocol-2 pickle of this magic number.
+TORCH_LEGACY_MAGIC = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
+
+PickleSniffer = Callable[[bytes], bool]
+_pickle_sniffer: PickleSniffer | None = None
+
+
+def register_pickle_sniffer(fn: PickleSniffer) -> None:
+    """The pickle analyzer installs its structural sniffer for header-less protocol 0/1."""
+    global _pickle_sniffer
+    _pickle_sniffer = fn
+
+
+def _zip_kind(artifact: Artifact) -> Format:
+    """Tell torch / TorchScript / Keras / npz zips from plain zips by member names."""
+    try:
+        with artifact.open() as stream, zipfile.ZipFile(stream) as zf:  # type: ignore[arg-type]
+            names = zf.namelist()[:100_000]
+    except Exception:  # noqa: BLE001 - a broken zip is still a zip; the zip analyzer reports why
+        return Format.ZIP
+    return zip_kind_from_names(names)
+
+
+def zip_kind_from_names(names: list[str]) -> Format:
+    tails = {n.split("/", 1)[1] if "/" in n else n for n in names}
+    if "data.pkl" in tails or any(n.endswith("/data.pkl") for n in names):
+        if any(t.startswith("code/") for t in tails) or "constants.pkl" in tails:
+            return Format.TORCHSCRIPT
+        return Format.TORCH_ZIP
+    if "config.json" in names and ("metadata.json" in names or "model.weights.h5" in names):
+        return Format.KERAS
+    if names and all(n.endswith(".npy") for n in names):
+        return Format.NPZ
+    return Format.ZIP
+
+
+def _looks_like_json(head: bytes) -> bool:
+    text = head.lstrip()
+    if not text[:1] in (b"{", b"["):
+        return False
+    try:
+        json.loads(head)
+        return True
+    except ValueError:
+        pass
+    if len(head) < HEAD_SIZE:
+        return False  # the whole file was read and it is not JSON
+    # a truncated head of a large JSON document: structure start plus clean UTF-8 text
+    rest = text[1:].lstrip()[:1]
+    return rest in (b'"', b"{", b"[", b"]", b"}") and _is_text(head)
+
+
+def _is_text(head: bytes) -> bool:
+    if not head or b"\x00" in head:
+        return False
+    try:
+        head.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # the head may cut a multi-byte character at the end
+        if exc.start < len(head) - 4:
+            return False
+    printable = sum(1 for b in head if b >= 32 or b in (9, 10, 13))
+    return printable / len(head) > 0.97
+
+
+def _looks_like_safetensors(head: bytes, size: int | None) -> bool:
+    if len(head) < 10:
+        return False
+    n = int.from_bytes(head[:8], "little")
+    if n == 0 or (size is not None and n > size):
+        return False
+    return head[8:9] == b"{"
+
+
+def _looks_like_tflite(head: bytes) -> bool:
+    return len(head) >= 8 and head[4:8] in (b"TFL3", b"TFL2")
+
+
+def _protobuf_kind(artifact: Artifact, head: bytes) -> Format | None:
+    """ONNX and TF graphs are protobuf without magic: use structure plus the name hint."""
+    name = artifact.name.lower()
+    ext = artifact.extension
+    if name in ("saved_model.pb", "saved_model.pbtxt"):
+        return Format.SAVEDMODEL
+    if name in ("keras_metadata.pb", "fingerprint.pb"):
+        return Format.PROTOBUF
+    if not head:
+        return None
+    first = head[0]
+    wire = first & 7
+    field_no = first >> 3
+    if wire not in (0, 1, 2, 5) or field_no == 0:
+        return None
+    if ext in (".onnx", ".ort") and first == 0x08:  # ModelProto.ir_version varint
+        return Format.ONNX
+    if ext == ".pb" or ext == ".graphdef":
+        return Format.TF_GRAPHDEF if first == 0x0A else Format.PROTOBUF
+    if first == 0x08 and len(head) > 2 and head[1] < 0x20 and head[2] in (0x12, 0x1A, 0x22, 0x3A, 0x42):
+        return Format.ONNX  # ir_version then producer/graph/opset: ONNX without its extension
+    return None
+
+
+def identify(artifact: Artifact) -> Format:
+    """The format of ``artifact`` judged by content (name used only to break protobuf ties)."""
+    if artifact.size == 0:
+        return Format.EMPTY
+    head = artifact.head()
+    if not head:
+        return Format.EMPTY
+    if head.startswith(b"PK\x03\x04") or head.startswith(b"PK\x05\x06") or head.startswith(b"PK\x07\x08"):
+        return _zip_kind(artifact)
+    if head.startswith(TORCH_LEGACY_MAGIC):
+        return Format.TORCH_LEGACY
+    if head[:1] == b"\x80" and len(head) > 1 and head[1] <= 5:
+        return Format.PICKLE
+    if head.startswith(b"\x93NUMPY"):
+        return Format.NUMPY
+    if head.startswith(b"\x1f\x8b"):
+        return Format.GZIP
+    if head.startswith(b"BZh"):
+        return Format.BZIP2
+    if head.startswith(b"\xfd7zXZ\x00"):
+        return Format.XZ
+    if head.startswith(b"\x28\xb5\x2f\xfd"):
+        return Format.ZSTD
+    if head.startswith(b"\x04\x22\x4d\x18"):
+        return Format.LZ4
+    if head.startswith(b"7z\xbc\xaf\x27\x1c"):
+        return Format.SEVENZIP
+    if head.startswith(b"\x5d\x00\x00") and artifact.extension == ".lzma":
+        return Format.LZMA
+    if head.startswith(b"ZF") and len(head) > 2 and head[2] in (0x78,):  # joblib's old zlib framing
+        return Format.JOBLIB
+    if head.startswith(b"GGUF"):
+        return Format.GGUF
+    if head[:4] in (b"lmgg", b"tjgg", b"fmgg", b"ggml", b"ggjt", b"ggmf"):
+        return Format.GGML
+    if head.startswith(b"\x89HDF\r\n\x1a\n"):
+        return Format.HDF5
+    if len(head) > 262 and head[257:262] == b"ustar":
+        return Format.TAR
+    if _looks_like_tflite(head):
+        return Format.TFLITE
+    if _looks_like_safetensors(head, artifact.size):
+        return Format.SAFETENSORS
+    if head.startswith(_IMAGE_MAGICS):
+        return Format.IMAGE
+    if _pickle_sniffer is not None and _pickle_sniffer(head):
+        return Format.PICKLE
+    if _looks_like_json(head):
+        return Format.JSON
+    if _is_text(head):
+        return Format.PYTHON if artifact.extension in (".py", ".pyw", ".pyi") else Format.TEXT
+    proto = _protobuf_kind(artifact, head)
+    if proto is not None:
+        return proto
+    return Format.UNKNOWN
+
+
+def extension_mismatch(artifact: Artifact, fmt: Format) -> bool:
+    """True when the name promises a different format than the content is.
+
+    Only an extension that belongs to *some* known format counts: an unknown or missing
+    extension is no promise.  A container format hidden under a compression extension
+    (``.pkl.gz`` is gzip) is not a mismatch.
+    """
+    ext = artifact.extension
+    if not ext or fmt in (Format.UNKNOWN, Format.EMPTY, Format.TEXT, Format.JSON, Format.IMAGE, Format.PROTOBUF):
+        return False
+    known = set().union(*EXTENSIONS.values()) | SAFE_PROMISES
+    if ext not in known:
+        return False
+    return ext not in EXTENSIONS.get(fmt, frozenset())

@@ -1,0 +1,1 @@
+"""Fixture generators: every test input is built in code (no committed binaries)."""
