@@ -11,7 +11,7 @@ from .base import Context, Result
 
 class ZipAnalyzer:
     name = "containers"
-    formats = frozenset({Format.ZIP, Format.NPZ, Format.KERAS})
+    formats = frozenset({Format.ZIP, Format.NPZ})
 
     def analyze(self, artifact: Artifact, ctx: Context) -> Iterator[Result]:
         return iter(())
