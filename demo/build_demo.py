@@ -29,17 +29,17 @@ def torch_state_dict_pickle(payload: tuple[str, str, str] | None = None) -> byte
     """
     p = PickleBuilder(protocol=2).proto()
     p.global_("collections", "OrderedDict").empty_tuple().reduce()
-    p.short_binunicode("fc.weight")
+    p.binunicode("fc.weight")
     p.global_("torch._utils", "_rebuild_tensor_v2")
     p.mark()
-    p.mark().short_binunicode("storage").global_("torch", "FloatStorage").short_binunicode("0")
-    p.short_binunicode("cpu").binint1(4).tuple_().binpersid()
+    p.mark().binunicode("storage").global_("torch", "FloatStorage").binunicode("0")
+    p.binunicode("cpu").binint1(4).tuple_().binpersid()
     p.binint1(0).binint1(2).binint1(2).tuple2().binint1(2).binint1(1).tuple2().false()
     p.global_("collections", "OrderedDict").empty_tuple().reduce()
     p.tuple_().reduce().setitem()
     if payload is not None:
         module, name, arg = payload
-        p.short_binunicode("_metadata").global_(module, name).short_binunicode(arg).tuple1().reduce().setitem()
+        p.binunicode("_metadata").global_(module, name).binunicode(arg).tuple1().reduce().setitem()
     return p.stop().bytes()
 
 
