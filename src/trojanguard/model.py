@@ -134,7 +134,7 @@ def rule_catalogue() -> tuple[Rule, ...]:
     return tuple(_CATALOGUE[k] for k in sorted(_CATALOGUE))
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class Location:
     """Where something is: a file path, the member chain inside containers, a byte offset.
 
@@ -148,6 +148,16 @@ class Location:
     offset: int | None = None
     row: int | None = None
     source: str | None = None
+
+    def sort_key(self) -> tuple[str, tuple[str, ...], int, int, str]:
+        """A total order (None sorts first) for deterministic reports."""
+        return (
+            self.path,
+            self.members,
+            -1 if self.offset is None else self.offset,
+            -1 if self.row is None else self.row,
+            self.source or "",
+        )
 
     def child(self, member: str) -> Location:
         return Location(self.path, (*self.members, member))
@@ -190,7 +200,7 @@ class Finding:
 
     def sort_key(self) -> tuple[object, ...]:
         """Worst first, then by place, then rule and message (total, deterministic order)."""
-        return (-self.severity, -self.confidence, self.location, self.rule.id, self.message, self.evidence)
+        return (-self.severity, -self.confidence, self.location.sort_key(), self.rule.id, self.message, repr(self.evidence))
 
 
 @dataclass(frozen=True)
@@ -202,7 +212,7 @@ class ScanError:
     kind: str = "error"
 
     def sort_key(self) -> tuple[object, ...]:
-        return (self.location, self.kind, self.message)
+        return (self.location.sort_key(), self.kind, self.message)
 
 
 class Verdict(enum.Enum):
@@ -246,7 +256,7 @@ class Report:
         return cls(
             findings=tuple(unique_findings),
             errors=tuple(unique_errors),
-            scanned=tuple(sorted(scanned, key=lambda s: s.location)),
+            scanned=tuple(sorted(scanned, key=lambda s: s.location.sort_key())),
             tool_version=tool_version,
         )
 
