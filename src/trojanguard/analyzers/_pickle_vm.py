@@ -307,6 +307,8 @@ class Reader:
         if n <= KEEP_LIMIT:
             return self.read(n)
         start = self.tell()
+        if n > 1 << 60:
+            raise Broken("truncated", f"argument claims {n} bytes", start)
         self._check_frame(start, n)
         prefix = self.peek(PREFIX)
         if self.skip(n) < n:
@@ -1049,9 +1051,6 @@ class Machine:
             raise Broken("bad-argument", "joblib NumpyArrayWrapper without a valid shape", offset)
         itemsize = _dtype_itemsize(dtype)
         r = self.reader
-        if state.get("numpy_array_alignment_bytes") is not None:
-            pad = r.read(1)[0]
-            r.read(pad)
         if itemsize is None:  # object dtype: the array is pickled inline (protocol 2)
             self._nesting += 1
             if self._nesting > 8:
@@ -1063,6 +1062,9 @@ class Machine:
                 self.stack, self.metastack, self.memo, self._stopped = saved
                 self._nesting -= 1
             return
+        if state.get("numpy_array_alignment_bytes") is not None:
+            pad = r.read(1)[0]  # joblib >= 1.2: one length byte, then 0xff padding
+            r.read(pad)
         count = 1
         for n in shape:
             count *= n
@@ -1132,6 +1134,6 @@ def sniff_protocol01(head: bytes) -> bool:
         machine.run_one()
     except Broken as exc:
         return exc.kind == "truncated" and len(head) >= 4096 and machine.ops >= 8
-    except (LimitExceeded, ValueError, struct.error, AssertionError):
+    except (LimitExceeded, ValueError, struct.error, AssertionError, OverflowError, OSError):
         return False
     return machine.ops >= 2
