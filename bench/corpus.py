@@ -1,0 +1,259 @@
+"""Generate the benchmark corpus: malicious pickles in realistic carriers, plus benign files.
+
+Why generated: a committed set of trojaned binaries would be a hazard and would rot; the
+project's fixture builders (``tests/builders/``) already describe the attacks, so the
+corpus is rebuilt from them on demand.  Every malicious pickle stream is wrapped in each
+carrier an attacker would really use (a torch zip whose ``data.pkl`` is the payload, a raw
+``.pkl`` / ``.bin``, a joblib file, a ``.npy`` object array, a zip and a tar.gz nesting
+them), so a scanner that only looks at one container kind shows up in the recall numbers.
+
+Benign files are the real model files from ``bench/realmodels.py`` plus the builders'
+benign streams in the same carriers and generated torch-style state dicts.
+
+Nothing here loads a pickle: streams are written with the opcode-level ``PickleBuilder``.
+
+Usage::
+
+    .venv/bin/python bench/corpus.py [--out bench/.cache/corpus] [--no-real]
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import shutil
+import sys
+import tarfile
+import zipfile
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from types import ModuleType
+
+REPO = Path(__file__).resolve().parents[1]
+CACHE = REPO / "bench" / ".cache"
+DEFAULT_OUT = CACHE / "corpus"
+sys.path.insert(0, str(REPO / "tests"))  # the builders import each other as `builders.*`
+
+from builders.pickles import PickleBuilder, reduce_call  # noqa: E402
+
+
+def _optional_builder(name: str) -> ModuleType | None:
+    """Import ``tests/builders/<name>.py`` if it exists (other engineers write them in parallel)."""
+    if not (REPO / "tests" / "builders" / f"{name}.py").exists():
+        return None
+    import importlib
+
+    return importlib.import_module(f"builders.{name}")
+
+
+# --------------------------------------------------------------------------- payload streams
+def _fallback_malicious() -> dict[str, bytes]:
+    """A small built-in payload set, used only while tests/builders/payloads.py is absent."""
+    out = {
+        "os_system": reduce_call("os", "system", "id", protocol=2),
+        "posix_system_p4": reduce_call("posix", "system", "id", protocol=4),
+        "builtins_eval": reduce_call("builtins", "eval", "__import__('os').system('id')", protocol=4),
+        "builtins_exec": reduce_call("builtins", "exec", "import os; os.system('id')", protocol=2),
+        "subprocess_check_output": reduce_call("subprocess", "check_output", "id", protocol=4),
+        "runpy_run_path": reduce_call("runpy", "run_path", "/tmp/x.py", protocol=4),
+        "webbrowser_open": reduce_call("webbrowser", "open", "http://example.invalid", protocol=3),
+        "proto0_os_system": reduce_call("os", "system", "id", protocol=0),
+    }
+    return out
+
+
+def _fallback_benign() -> dict[str, bytes]:
+    return {
+        "plain_dict": PickleBuilder(4).proto().empty_dict().value("lr").value(0.01).setitem().stop().bytes(),
+        "plain_list": PickleBuilder(2).proto().empty_list().mark().value(1).value(2).value(3).appends().stop().bytes(),
+    }
+
+
+def payload_streams() -> tuple[dict[str, bytes], dict[str, bytes], str]:
+    """(malicious, benign, source) pickle streams from tests/builders/payloads.py or the fallback."""
+    payloads = _optional_builder("payloads")
+    if payloads is not None and hasattr(payloads, "MALICIOUS"):
+        mal = {str(k): _as_bytes(v) for k, v in payloads.MALICIOUS.items()}
+        ben = {str(k): _as_bytes(v) for k, v in getattr(payloads, "BENIGN", {}).items()}
+        return mal, ben, "tests/builders/payloads.py"
+    return _fallback_malicious(), _fallback_benign(), "bench/corpus.py fallback"
+
+
+def _as_bytes(value: object) -> bytes:
+    """Builders may store bytes, a callable returning bytes, or an object with ``.data``."""
+    if callable(value):
+        value = value()
+    if isinstance(value, tuple) and value and isinstance(value[0], (bytes, bytearray)):
+        value = value[0]
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value)
+    data: object = getattr(value, "data", None)
+    if isinstance(data, (bytes, bytearray)):
+        return bytes(data)
+    raise TypeError(f"cannot get pickle bytes from {type(value).__name__}")
+
+
+# --------------------------------------------------------------------------- benign state dicts
+def state_dict_pickle(tensors: Iterable[tuple[str, tuple[int, ...]]]) -> bytes:
+    """What ``torch.save(model.state_dict())`` writes as data.pkl (protocol 2, persistent ids)."""
+    p = PickleBuilder(2).proto()
+    p.global_("collections", "OrderedDict").binput(0).empty_tuple().reduce().mark()
+    for key, (name, shape) in enumerate(tensors):
+        numel = 1
+        for d in shape:
+            numel *= d
+        # torch memoises each global once and re-uses it with BINGET, like this
+        p.value(name)
+        p.global_("torch._utils", "_rebuild_tensor_v2").binput(1) if key == 0 else p.binget(1)
+        p.mark().mark().value("storage")
+        p.global_("torch", "FloatStorage").binput(2) if key == 0 else p.binget(2)
+        p.value(str(key)).value("cpu").value(numel).tuple_()
+        p.binpersid().value(0)
+        p.mark()
+        for d in shape:
+            p.value(d)
+        p.tuple_().mark()
+        stride = 1
+        strides = []
+        for d in reversed(shape):
+            strides.append(stride)
+            stride *= d
+        for s in reversed(strides):
+            p.value(s)
+        p.tuple_().newfalse().binget(0).empty_tuple().reduce().tuple_().reduce()
+    return p.setitems().stop().bytes()
+
+
+def torch_zip(data_pkl: bytes, storages: dict[str, bytes] | None = None, prefix: str = "archive") -> bytes:
+    """A torch.save zip (stored, like torch writes it) with the given data.pkl and storages."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr(f"{prefix}/data.pkl", data_pkl)
+        zf.writestr(f"{prefix}/byteorder", "little")
+        for key, blob in (storages or {}).items():
+            zf.writestr(f"{prefix}/data/{key}", blob)
+        zf.writestr(f"{prefix}/version", "3\n")
+        zf.writestr(f"{prefix}/.data/serialization_id", "0123456789012345678901234567890123456789")
+    return buf.getvalue()
+
+
+def npy_bytes(descr: str, shape: tuple[int, ...], body: bytes) -> bytes:
+    """A .npy v1.0 file: magic, padded header dict, then the body (raw data or a pickle)."""
+    header = f"{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape!r}, }}"
+    pad = 64 - (10 + len(header) + 1) % 64
+    header_bytes = (header + " " * pad + "\n").encode("latin-1")
+    return b"\x93NUMPY\x01\x00" + len(header_bytes).to_bytes(2, "little") + header_bytes + body
+
+
+def zip_of(name: str, data: bytes) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def tar_gz_of(name: str, data: bytes) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        info = tarfile.TarInfo(name)
+        info.size = len(data)
+        info.mtime = 0
+        tf.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+#: carrier name -> (file suffix, wrap(pickle stream) -> file bytes)
+CARRIERS: dict[str, tuple[str, Callable[[bytes], bytes]]] = {
+    "pkl": (".pkl", lambda s: s),
+    "bin": (".bin", lambda s: s),
+    "torch-zip": (".pt", lambda s: torch_zip(s, {"0": b"\x00" * 64})),
+    "joblib": (".joblib", lambda s: s),
+    "npy-object": (".npy", lambda s: npy_bytes("|O", (1,), s)),
+    "zip-nested": (".zip", lambda s: zip_of("model/model.pkl", s)),
+    "targz-torch": (".tar.gz", lambda s: tar_gz_of("checkpoint/model.pt", torch_zip(s, {"0": b"\x00" * 64}))),
+}
+
+
+# --------------------------------------------------------------------------- corpus
+def _write(root: Path, rel: str, data: bytes) -> str:
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return rel
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:80]
+
+
+def _generated_benign(root: Path) -> list[dict[str, str]]:
+    rows = []
+    for n, layers in enumerate((2, 8, 32)):
+        tensors = [(f"layers.{i}.weight", (16, 16)) for i in range(layers)] + [("head.bias", (10,))]
+        storages = {str(i): b"\x00" * (4 * 16 * 16) for i in range(layers)} | {str(layers): b"\x00" * 40}
+        rel = _write(root, f"benign/generated/state_dict_{n}.pt", torch_zip(state_dict_pickle(tensors), storages))
+        rows.append({"file": rel, "expected": "benign", "payload": f"state_dict_{layers}", "carrier": "torch-zip"})
+    rel = _write(root, "benign/generated/weights.npy", npy_bytes("<f4", (4, 4), b"\x00" * 64))
+    rows.append({"file": rel, "expected": "benign", "payload": "float32-array", "carrier": "npy"})
+    return rows
+
+
+def _real_models(root: Path, real_dir: Path) -> list[dict[str, str]]:
+    rows = []
+    for src in sorted(p for p in real_dir.rglob("*") if p.is_file()):
+        rel = f"benign/real/{src.relative_to(real_dir)}"
+        dest = root / rel
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(src, dest)
+        except OSError:
+            shutil.copyfile(src, dest)
+        rows.append({"file": rel, "expected": "benign", "payload": "real-model", "carrier": src.suffix or "-"})
+    return rows
+
+
+def build(out: Path = DEFAULT_OUT, real_dir: Path | None = CACHE / "real") -> list[dict[str, str]]:
+    """(Re)create the corpus under ``out`` and write ``<out>.manifest.json``; return its rows."""
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    malicious, benign, source = payload_streams()
+    rows: list[dict[str, str]] = []
+    for label, streams in (("malicious", malicious), ("benign", benign)):
+        for name, stream in sorted(streams.items()):
+            for carrier, (suffix, wrap) in CARRIERS.items():
+                rel = _write(out, f"{label}/{carrier}/{_safe(name)}{suffix}", wrap(stream))
+                rows.append({"file": rel, "expected": label, "payload": name, "carrier": carrier})
+    rows += _generated_benign(out)
+    if real_dir is not None and real_dir.is_dir():
+        rows += _real_models(out, real_dir)
+    manifest = {"payload_source": source, "files": rows}
+    manifest_path(out).write_text(json.dumps(manifest, indent=1))
+    return rows
+
+
+def manifest_path(root: Path) -> Path:
+    """Beside the corpus, not inside it, so that no scanner sees it as a corpus file."""
+    return root.with_name(root.name + ".manifest.json")
+
+
+def load_manifest(root: Path = DEFAULT_OUT) -> dict[str, object]:
+    data: dict[str, object] = json.loads(manifest_path(root).read_text())
+    return data
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    ap.add_argument("--no-real", action="store_true", help="leave out the real model files")
+    args = ap.parse_args(argv)
+    rows = build(args.out, None if args.no_real else CACHE / "real")
+    mal = sum(r["expected"] == "malicious" for r in rows)
+    print(f"corpus: {len(rows)} files ({mal} malicious, {len(rows) - mal} benign) in {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
