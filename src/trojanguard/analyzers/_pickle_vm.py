@@ -44,10 +44,14 @@ from typing import BinaryIO
 
 from trojanguard.errors import LimitExceeded
 
-#: Byte arguments up to this size are read and kept whole; larger ones are skipped with
-#: seek after keeping PREFIX bytes (nested-payload sniffing needs no more).
-KEEP_LIMIT = 256 << 10
-PREFIX = 4096
+#: Byte/str arguments up to this size are read and kept; larger ones are skipped (a buffer
+#: pointer bump or a seek) keeping only PREFIX bytes, and read back on demand when a loader
+#: call makes them a nested payload.  Kept bytes beyond NAME_LIMIT count against
+#: RETAIN_BUDGET per stream, so a file of many small tensors does not pile up in memory.
+KEEP_LIMIT = 4096
+NAME_LIMIT = 256
+RETAIN_BUDGET = 64 << 20
+PREFIX = 256
 #: Longest newline-terminated argument (protocol 0 names, ints, strings).
 MAX_LINE = 1 << 16
 #: Depth to which resolution and walkers follow nested values.
@@ -206,6 +210,7 @@ class Reader:
         self._buf = b""
         self._pos = 0  # position inside _buf
         self.bytes_read = 0
+        self.retained = 0
         self.frame_end: int | None = None
         self.on_frame_divergence: Callable[[int, int], None] | None = None
 
@@ -233,6 +238,21 @@ class Reader:
         self._fill(1)
         return self._pos >= len(self._buf)
 
+    def next_opcode(self) -> int:
+        """The next byte as an int (-1 at the end), consumed; the hot path of the machine.
+
+        Only a position where a frame ended can be reached here, never the middle of an
+        argument, so no frame check is needed for the opcode byte itself.
+        """
+        pos = self._pos
+        if pos >= len(self._buf):
+            self._fill(1)
+            pos = self._pos
+            if pos >= len(self._buf):
+                return -1
+        self._pos = pos + 1
+        return self._buf[pos]
+
     def peek(self, n: int) -> bytes:
         self._fill(n)
         return self._buf[self._pos:self._pos + n]
@@ -243,6 +263,10 @@ class Reader:
             self.on_frame_divergence(start, start + n - end)
 
     def read(self, n: int) -> bytes:
+        pos = self._pos
+        if self.frame_end is None and pos + n <= len(self._buf):
+            self._pos = pos + n
+            return self._buf[pos:pos + n]
         start = self.tell()
         self._check_frame(start, n)
         self._fill(n)
@@ -304,7 +328,8 @@ class Reader:
 
     def blob(self, n: int, text: bool) -> bytes | Blob:
         """A counted argument: the bytes themselves if small, else a :class:`Blob`."""
-        if n <= KEEP_LIMIT:
+        if n <= NAME_LIMIT or (n <= KEEP_LIMIT and self.retained + n <= RETAIN_BUDGET):
+            self.retained += n if n > NAME_LIMIT else 0
             return self.read(n)
         start = self.tell()
         if n > 1 << 60:
@@ -314,6 +339,19 @@ class Reader:
         if self.skip(n) < n:
             raise Broken("truncated", f"stream ends inside a {n}-byte argument", start)
         return Blob(n, start, prefix, text)
+
+    def fetch(self, blob: Blob, cap: int) -> bytes | None:
+        """Read a skipped argument back (for nested payloads); None if unseekable or > cap."""
+        if not self._seekable or blob.size > cap:
+            return None
+        saved = self._stream.tell()
+        try:
+            self._stream.seek(blob.offset)
+            data = self._stream.read(blob.size)
+        finally:
+            self._stream.seek(saved)
+        self.bytes_read += len(data)
+        return data if len(data) == blob.size else None
 
 
 # --------------------------------------------------------------------------- tables
@@ -430,8 +468,15 @@ def _key(ref: Global | None) -> tuple[str, str] | None:
     return None if ref is None else (ref.module, ref.name)
 
 
-def static_bytes(value: object, depth: int = 0) -> bytes | Blob | None:
-    """The bytes a value evaluates to when that is statically visible (bounded)."""
+Fetch = Callable[[Blob], "bytes | None"]
+
+
+def static_bytes(value: object, fetch: Fetch | None = None, depth: int = 0) -> bytes | Blob | None:
+    """The bytes a value evaluates to when that is statically visible (bounded).
+
+    ``fetch`` reads a skipped :class:`Blob` back from the stream; without it (or when it
+    declines) a Blob is returned as is so the caller can hand it on as a window.
+    """
     if depth > MAX_WALK:
         return None
     if isinstance(value, bytes):
@@ -439,7 +484,8 @@ def static_bytes(value: object, depth: int = 0) -> bytes | Blob | None:
     if isinstance(value, str):
         return value.encode("latin-1", "replace")
     if isinstance(value, Blob):
-        return value
+        data = fetch(value) if fetch is not None else None
+        return value if data is None else data
     if isinstance(value, list) and value and all(isinstance(v, int) for v in value[:4096]):
         try:
             return bytes(v for v in value if isinstance(v, int))
@@ -450,9 +496,9 @@ def static_bytes(value: object, depth: int = 0) -> bytes | Blob | None:
     key = _key(value.target)
     if key not in _TRANSFORMS:
         return None
-    inner = static_bytes(value.args[0], depth + 1)
+    inner = static_bytes(value.args[0], fetch, depth + 1)
     if not isinstance(inner, bytes):
-        return inner if isinstance(inner, Blob) else None
+        return inner if isinstance(inner, Blob) and key[1] in ("BytesIO", "bytes", "bytearray") else None
     return _undo(key, inner)
 
 
@@ -568,14 +614,12 @@ class Machine:
             end = reader.frame_end
             if end is not None and offset >= end:
                 reader.frame_end = None
-            head = reader.peek(1)
-            if not head:
+            code = reader.next_opcode()
+            if code < 0:
                 raise Broken("truncated", "stream ends without STOP", offset)
-            code = head[0]
             handler = dispatch.get(code)
             if handler is None:
                 raise Broken("invalid-opcode", f"invalid opcode 0x{code:02x}", offset)
-            reader.read(1)
             self.ops += 1
             if self.ops > self.max_ops:
                 raise LimitExceeded(f"more than {self.max_ops} pickle opcodes", limit="max_pickle_ops", offset=offset)
@@ -1016,7 +1060,7 @@ class Machine:
     def _nested(self, key: tuple[str, str] | None, argv: tuple[object, ...], offset: int) -> None:
         assert key is not None
         loader = Global(key[0], key[1], offset, "loader")
-        data = static_bytes(argv[0]) if argv else None
+        data = static_bytes(argv[0], lambda b: self.reader.fetch(b, _MAX_INNER)) if argv else None
         how = "pickle" if key in PICKLE_LOADERS else "code"
         if isinstance(data, Blob):
             self.nested.append(NestedEvent(loader, offset, None, data, how))
