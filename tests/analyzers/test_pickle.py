@@ -374,6 +374,18 @@ def test_nested_payload_is_scanned_by_scanner() -> None:
     assert nested and any("nested pickle" in m for m in nested[0].location.members), nested
 
 
+def test_large_nested_payload_is_read_back_on_demand() -> None:
+    inner = PickleBuilder(4).proto().binbytes(b"\x00" * 100_000).pop().call("os", "system", "id").stop().bytes()
+    p = PickleBuilder(4).proto().global_ref("pickle", "loads")
+    p.global_ref("io", "BytesIO").args(inner).reduce().tuple1().reduce().stop()
+    scan = analyze(p.bytes())
+    assert_fires(scan.findings, "PKL004")
+    assert len(scan.children) == 1 and scan.children[0].size == len(inner)
+    with scan.children[0].open() as stream:
+        child = analyze_pickle_stream(stream, Location("inner"), CTX)
+    assert_fires(child.findings, "PKL001", contains="os.system")
+
+
 def test_marshal_code_object_payload() -> None:
     p = PickleBuilder(4).proto().global_ref("types", "FunctionType")
     p.global_ref("marshal", "loads").args(b"\xe3\x00\x00code").reduce().empty_dict().tuple2().reduce().stop()

@@ -322,6 +322,8 @@ class PickleBuilder:
         if x is False:
             return self.false()
         if isinstance(x, int):
+            if self.protocol == 0 and -(2**31) <= x < 2**31:
+                return self.int_(x)
             if self.protocol >= 1 and 0 <= x < 256:
                 return self.binint1(x)
             if self.protocol >= 1 and -(2**31) <= x < 2**31:

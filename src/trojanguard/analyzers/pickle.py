@@ -123,7 +123,22 @@ class _Collector:
         self.findings.append(rule.at(self.location.at_offset(offset), message, evidence=evidence, severity=severity))
 
 
-def _judge_calls(machine: vm.Machine, out: _Collector) -> set[tuple[str, str]]:
+class _Policy:
+    """Policy verdicts memoised per run: a checkpoint repeats a few globals
+    (``torch._utils._rebuild_tensor_v2``) once per tensor."""
+
+    def __init__(self) -> None:
+        self._cache: dict[tuple[str, str], pickle_globals.Classification] = {}
+
+    def __call__(self, module: str, name: str) -> pickle_globals.Classification:
+        key = (module, name)
+        verdict = self._cache.get(key)
+        if verdict is None:
+            verdict = self._cache[key] = pickle_globals.classify(module, name)
+        return verdict
+
+
+def _judge_calls(machine: vm.Machine, out: _Collector, classify: _Policy) -> set[tuple[str, str]]:
     called: set[tuple[str, str]] = set()
     for event in machine.calls:
         target = event.target
@@ -134,7 +149,7 @@ def _judge_calls(machine: vm.Machine, out: _Collector) -> set[tuple[str, str]]:
                     callable=event.described, opcode=event.opcode)
             continue
         called.add((target.module, target.name))
-        verdict = pickle_globals.classify(target.module, target.name)
+        verdict = classify(target.module, target.name)
         if verdict.status is pickle_globals.Status.ALLOW:
             continue
         if verdict.status is pickle_globals.Status.DENY:
@@ -148,11 +163,11 @@ def _judge_calls(machine: vm.Machine, out: _Collector) -> set[tuple[str, str]]:
     return called
 
 
-def _judge_imports(machine: vm.Machine, called: set[tuple[str, str]], out: _Collector) -> None:
+def _judge_imports(machine: vm.Machine, called: set[tuple[str, str]], out: _Collector, classify: _Policy) -> None:
     for ref in machine.imports:
         if ref.module == "?" or not ref.name:
             continue
-        verdict = pickle_globals.classify(ref.module, ref.name)
+        verdict = classify(ref.module, ref.name)
         if verdict.status is pickle_globals.Status.ALLOW:
             continue
         if verdict.status is pickle_globals.Status.DENY:
@@ -260,8 +275,9 @@ def analyze_pickle_stream(
         except (OSError, ValueError):
             pass
     out = _Collector(location)
-    called = _judge_calls(machine, out)
-    _judge_imports(machine, called, out)
+    policy = _Policy()
+    called = _judge_calls(machine, out, policy)
+    _judge_imports(machine, called, out, policy)
     _judge_anomalies(machine.anomalies, out)
     children = _nested_children(machine, out, parent)
     return PickleScan(
