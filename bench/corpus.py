@@ -20,13 +20,17 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import gzip
 import io
 import json
 import os
+import pickle
 import shutil
+import subprocess
 import sys
 import tarfile
 import zipfile
+import zlib
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import ModuleType
@@ -164,6 +168,13 @@ def tar_gz_of(name: str, data: bytes) -> bytes:
     return buf.getvalue()
 
 
+def torch_legacy(payload: bytes) -> bytes:
+    """torch.save(..., _use_new_zipfile_serialization=False): magic, protocol and sys-info
+    pickles, then the object pickle (here: the payload), then the storage-key list."""
+    header = [0x1950A86A20F9469CFC6C, 1001, {"protocol_version": 1001, "little_endian": True, "type_sizes": {"int": 4}}]
+    return b"".join(pickle.dumps(v, protocol=2) for v in header) + payload + pickle.dumps([], protocol=2)
+
+
 #: carrier name -> (file suffix, wrap(pickle stream) -> file bytes)
 CARRIERS: dict[str, tuple[str, Callable[[bytes], bytes]]] = {
     "pkl": (".pkl", lambda s: s),
@@ -173,6 +184,9 @@ CARRIERS: dict[str, tuple[str, Callable[[bytes], bytes]]] = {
     "npy-object": (".npy", lambda s: npy_bytes("|O", (1,), s)),
     "zip-nested": (".zip", lambda s: zip_of("model/model.pkl", s)),
     "targz-torch": (".tar.gz", lambda s: tar_gz_of("checkpoint/model.pt", torch_zip(s, {"0": b"\x00" * 64}))),
+    "torch-legacy": (".pth", torch_legacy),
+    "joblib-zlib": (".joblib", zlib.compress),  # joblib.dump(compress=...) default codec
+    "pkl-gz": (".pkl.gz", lambda s: gzip.compress(s, mtime=0)),
 }
 
 
@@ -197,7 +211,81 @@ def _generated_benign(root: Path) -> list[dict[str, str]]:
         rows.append({"file": rel, "expected": "benign", "payload": f"state_dict_{layers}", "carrier": "torch-zip"})
     rel = _write(root, "benign/generated/weights.npy", npy_bytes("<f4", (4, 4), b"\x00" * 64))
     rows.append({"file": rel, "expected": "benign", "payload": "float32-array", "carrier": "npy"})
-    return rows
+    return rows + _library_benign(root) + _torch_benign(root)
+
+
+def _library_benign(root: Path) -> list[dict[str, str]]:
+    """Files written by numpy and joblib themselves from trusted objects (saving only)."""
+    rows = []
+    try:
+        import joblib
+        import numpy as np
+    except ImportError:
+        return rows
+    rng = np.random.default_rng(0)
+    arrays = {"coef": rng.standard_normal((10, 4)), "intercept": np.zeros(4), "classes": np.arange(4)}
+    out = root / "benign" / "library"
+    out.mkdir(parents=True, exist_ok=True)
+    np.save(out / "float_matrix.npy", rng.standard_normal((64, 64)).astype(np.float32))
+    np.save(out / "object_array_of_dicts.npy", np.array([{"a": 1}, {"b": [1, 2]}], dtype=object), allow_pickle=True)
+    np.savez(out / "arrays.npz", **arrays)
+    np.savez_compressed(out / "arrays_compressed.npz", **arrays)
+    joblib.dump({"params": {"C": 1.0, "penalty": "l2"}, **arrays}, out / "estimator_like.joblib")
+    joblib.dump({"params": {"C": 1.0}, **arrays}, out / "estimator_like_zlib.joblib", compress=3)
+    joblib.dump({"params": {"C": 1.0}, **arrays}, out / "estimator_like.pkl.lz4", compress="lz4")
+    for path in sorted(out.iterdir()):
+        rows.append(
+            {"file": str(path.relative_to(root)), "expected": "benign", "payload": path.stem, "carrier": "library"}
+        )
+    return rows + _library_malicious(root, arrays)
+
+
+class _Hook:
+    """A trusted stand-in for an attacker's object: pickling it records a call, nothing runs."""
+
+    def __init__(self, func: object, *args: object) -> None:
+        self.func, self.args = func, args
+
+    def __reduce__(self) -> tuple[object, tuple[object, ...]]:
+        return self.func, self.args
+
+
+def _library_malicious(root: Path, arrays: dict[str, object]) -> list[dict[str, str]]:
+    """joblib.dump / numpy.save of ordinary data with one payload object inside."""
+    import joblib
+    import numpy as np
+
+    out = root / "malicious" / "library"
+    out.mkdir(parents=True, exist_ok=True)
+    hook = _Hook(os.system, "id")
+    joblib.dump({**arrays, "hook": hook}, out / "os_system_in_estimator.joblib")
+    joblib.dump({**arrays, "hook": hook}, out / "os_system_in_estimator_zlib.joblib", compress=3)
+    joblib.dump({**arrays, "hook": hook}, out / "os_system_in_estimator.pkl.lz4", compress="lz4")
+    np.save(out / "os_system_object_array.npy", np.array([{"a": 1}, hook], dtype=object), allow_pickle=True)
+    np.savez(out / "os_system_in_npz.npz", weights=np.zeros(4), meta=np.array([hook], dtype=object))
+    return [
+        {"file": str(p.relative_to(root)), "expected": "malicious", "payload": "os.system", "carrier": "library"}
+        for p in sorted(out.iterdir())
+    ]
+
+
+def _torch_benign(root: Path) -> list[dict[str, str]]:
+    """Real torch.save / torch.jit.save output, via the peers venv (the one with torch)."""
+    python = REPO / "bench" / ".peers-venv" / "bin" / "python"
+    out = root / "benign" / "torch"
+    bad = root / "malicious" / "torch.save"
+    if not python.exists():
+        return []
+    cmd = [str(python), str(REPO / "bench" / "torch_benign.py"), str(out), str(bad)]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        print(f"torch files skipped: {done.stderr[-300:]}", file=sys.stderr)
+        return []
+    return [
+        {"file": str(p.relative_to(root)), "expected": label, "payload": p.stem, "carrier": "torch.save"}
+        for label, folder in (("benign", out), ("malicious", bad))
+        for p in sorted(folder.iterdir())
+    ]
 
 
 def _real_models(root: Path, real_dir: Path) -> list[dict[str, str]]:

@@ -431,6 +431,25 @@ def markdown(table: list[dict[str, object]], argv: list[str], jobs: int) -> str:
     return head + "\n".join(lines) + "\n" + meta
 
 
+def mistakes(
+    rows: list[dict[str, str]], run: ToolRun
+) -> tuple[list[tuple[str, dict[str, str]]], list[tuple[str, dict[str, str]]]]:
+    """(malicious files not detected, benign files detected), each with the tool's verdict."""
+    none = {"verdict": "not-scanned", "detail": ""}
+    missed = [(r["file"], run.verdicts.get(r["file"], none)) for r in rows if r["expected"] == "malicious"]
+    flagged = [(r["file"], run.verdicts.get(r["file"], none)) for r in rows if r["expected"] == "benign"]
+    return [m for m in missed if m[1]["verdict"] != "detected"], [f for f in flagged if f[1]["verdict"] == "detected"]
+
+
+def errors_markdown(rows: list[dict[str, str]], run: ToolRun) -> str:
+    missed, flagged = mistakes(rows, run)
+    text = f"{run.tool} missed {len(missed)} malicious file(s):\n\n"
+    text += "".join(f"- `{f}` — {v['verdict']} {v.get('detail', '')[:160]}\n" for f, v in missed) or "- none\n"
+    text += f"\n{run.tool} flagged {len(flagged)} benign file(s):\n\n"
+    text += "".join(f"- `{f}` — {v.get('detail', '')[:160]}\n" for f, v in flagged) or "- none\n"
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -476,10 +495,21 @@ def main(argv: list[str] | None = None) -> int:
         "payload_source": manifest.get("payload_source"),
         "commands": {run.tool: run.command for run in runs},
         "summary": table,
+        "mistakes": {
+            run.tool: dict(
+                zip(
+                    ("missed", "false_positives"), [[f for f, _ in group] for group in mistakes(rows, run)], strict=True
+                )
+            )
+            for run in runs
+        },
         "files": per_file,
     }
     (OUT / f"peers-{stamp}.json").write_text(json.dumps(payload, indent=1))
     md = markdown(table, [".venv/bin/python", "bench/peers.py", *argv], args.jobs)
+    for run in runs:
+        if run.tool == "trojanguard":
+            md += "\n" + errors_markdown(rows, run)
     (OUT / f"peers-{stamp}.md").write_text(md)
     print(md)
     print(f"per-file table: {OUT / f'peers-{stamp}.json'}", file=sys.stderr)
