@@ -155,9 +155,10 @@ def test_getattr_import_chain_is_resolved() -> None:
     _assert_system(analyze(p.bytes()))
 
 
-def test_importlib_import_module_chain() -> None:
+@pytest.mark.parametrize("importer", [("importlib", "import_module"), ("cloudpickle.cloudpickle", "subimport")])
+def test_importer_chain(importer: tuple[str, str]) -> None:
     p = PickleBuilder(2).proto().global_("builtins", "getattr")
-    p.global_("importlib", "import_module").args("subprocess").reduce().value("Popen").tuple2().reduce()
+    p.global_(*importer).args("subprocess").reduce().value("Popen").tuple2().reduce()
     p.args("id").reduce().stop()
     scan = analyze(p.bytes())
     assert ("subprocess", "Popen") in scan.calls

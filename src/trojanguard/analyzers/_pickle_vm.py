@@ -427,7 +427,11 @@ def describe(value: object, depth: int = 0) -> str:
 
 # Call-site semantics the machine understands (module, name pairs after _unmap).
 GETATTR = frozenset({("builtins", "getattr"), ("inspect", "getattr_static")})
-IMPORTERS = frozenset({("builtins", "__import__"), ("importlib", "import_module"), ("importlib", "__import__")})
+IMPORTERS = frozenset({
+    ("builtins", "__import__"), ("importlib", "import_module"), ("importlib", "__import__"),
+    ("cloudpickle.cloudpickle", "subimport"), ("cloudpickle.cloudpickle_fast", "subimport"),
+    ("cloudpickle", "subimport"), ("dill._dill", "_import_module"),
+})
 NAME_RESOLVERS = frozenset({("pkgutil", "resolve_name"), ("pydoc", "locate")})
 ATTRGETTER = frozenset({("operator", "attrgetter"), ("_operator", "attrgetter")})
 METHODCALLER = frozenset({("operator", "methodcaller"), ("_operator", "methodcaller")})
