@@ -471,6 +471,23 @@ def test_large_bytes_are_skipped_not_read() -> None:
     assert scan.bytes_read < 1 << 20
 
 
+def test_unseekable_stream_is_read_through() -> None:
+    class Pipe(io.RawIOBase):
+        def __init__(self, data: bytes) -> None:
+            self._inner = io.BytesIO(data)
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer: memoryview) -> int:  # type: ignore[override]
+            return self._inner.readinto(buffer)
+
+    p = PickleBuilder(4).proto().binbytes(b"\x01" * 300_000).pop().call("os", "system", "id").stop()
+    scan = analyze_pickle_stream(Pipe(p.bytes()), Location("pipe"), CTX)  # type: ignore[arg-type]
+    assert scan.complete
+    assert_fires(scan.findings, "PKL001")
+
+
 # ------------------------------------------------------------------ sniffer and scanner path
 @pytest.mark.parametrize("protocol", [0, 1])
 def test_sniffer_accepts_headerless_pickles(protocol: int) -> None:

@@ -613,8 +613,9 @@ class Machine:
         reader = self.reader
         dispatch = self._dispatch
         arg_kind = _ARG_KIND
+        argument = self._arg
         while not self._stopped:
-            offset = reader.tell()
+            offset = reader._base + reader._pos
             end = reader.frame_end
             if end is not None and offset >= end:
                 reader.frame_end = None
@@ -627,7 +628,8 @@ class Machine:
             self.ops += 1
             if self.ops > self.max_ops:
                 raise LimitExceeded(f"more than {self.max_ops} pickle opcodes", limit="max_pickle_ops", offset=offset)
-            handler(offset, self._arg(code, arg_kind[code], offset))
+            kind = arg_kind[code]
+            handler(offset, None if kind is None else argument(code, kind, offset))
         return self.stack[-1] if self.stack else None
 
     def _arg(self, code: int, kind: int | None, offset: int) -> object:
