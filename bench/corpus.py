@@ -288,6 +288,40 @@ def _torch_benign(root: Path) -> list[dict[str, str]]:
     ]
 
 
+def _evil_lambda(x: object) -> object:  # pragma: no cover - marshalled, never called
+    import os
+
+    os.system("id")
+    return x
+
+
+def _keras(root: Path) -> list[dict[str, str]]:
+    """Keras .keras / legacy .h5 files from tests/builders/keras_files.py, both ways."""
+    kf = _optional_builder("keras_files")
+    if kf is None:
+        return []
+    files = {
+        ("malicious", "lambda_os_system.keras"): lambda: kf.keras_zip(
+            kf.functional([kf.dense(), kf.lambda_v3(_evil_lambda)])
+        ),
+        ("malicious", "lambda_os_system.h5"): lambda: kf.legacy_h5(
+            kf.functional([kf.dense(), kf.lambda_v2(_evil_lambda)])
+        ),
+        ("benign", "dense.keras"): lambda: kf.keras_zip(kf.functional([kf.dense()])),
+        ("benign", "dense.h5"): lambda: kf.legacy_h5(kf.functional([kf.dense()])),
+    }
+    rows = []
+    for (label, name), make in files.items():
+        try:
+            data = make()
+        except Exception as exc:  # a builder still being written must not stop the corpus
+            print(f"keras {name} skipped: {exc}", file=sys.stderr)
+            continue
+        rel = _write(root, f"{label}/keras/{name}", data)
+        rows.append({"file": rel, "expected": label, "payload": name, "carrier": "keras"})
+    return rows
+
+
 def _real_models(root: Path, real_dir: Path) -> list[dict[str, str]]:
     rows = []
     for src in sorted(p for p in real_dir.rglob("*") if p.is_file()):
@@ -315,6 +349,7 @@ def build(out: Path = DEFAULT_OUT, real_dir: Path | None = CACHE / "real") -> li
                 rel = _write(out, f"{label}/{carrier}/{_safe(name)}{suffix}", wrap(stream))
                 rows.append({"file": rel, "expected": label, "payload": name, "carrier": carrier})
     rows += _generated_benign(out)
+    rows += _keras(out)
     if real_dir is not None and real_dir.is_dir():
         rows += _real_models(out, real_dir)
     manifest = {"payload_source": source, "files": rows}

@@ -47,7 +47,7 @@ PEER_BIN = PEERS_VENV / "bin"
 OUT = BENCH / "out"
 CORPUS = BENCH / ".cache" / "corpus"
 #: torch (the one offline-available version) lets modelaudit resolve torch globals from source
-PEER_PACKAGES = ("modelscan", "picklescan", "fickling", "modelaudit", "torch==2.13.0")
+PEER_PACKAGES = ("modelscan", "picklescan", "fickling", "modelaudit", "torch==2.13.0", "h5py")
 GNU_TIME = "/usr/bin/time"
 SEVERITY_ORDER = ("info", "low", "medium", "high", "critical")
 #: modelaudit never phones home during a benchmark (its telemetry switch, read from its source)

@@ -40,11 +40,15 @@ BLOCK = os.urandom(1 << 20)  # incompressible filler, written repeatedly
 N_TENSORS = 8
 
 
+#: data.pkl of both checkpoints: 8 float32 tensors of 8192 x 8192 (256 MiB each), which
+#: matches big.pt's storages; small.pt carries the same bytes with truncated storages.
+PKL = state_dict_pickle([(f"layers.{i}.weight", (8192, 8192)) for i in range(N_TENSORS)])
+
+
 def _write_torch_zip(path: Path, total_bytes: int) -> None:
     """A stored torch zip: the fixed data.pkl, then N_TENSORS storages filling total_bytes."""
     per = total_bytes // N_TENSORS
-    side = 1024
-    pkl = state_dict_pickle([(f"layers.{i}.weight", (side, side)) for i in range(N_TENSORS)])
+    pkl = PKL
     with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED, allowZip64=True) as zf:
         zf.writestr("archive/data.pkl", pkl)
         zf.writestr("archive/byteorder", "little")
@@ -106,7 +110,7 @@ def commands(path: Path) -> dict[str, list[str]]:
             "-r",
             "json",
             "-o",
-            os.devnull,
+            str(DIR / "modelscan.json"),
             "-l",
             "ERROR",
         ],
@@ -117,10 +121,16 @@ def commands(path: Path) -> dict[str, list[str]]:
             "json",
             "--no-cache",
             "-o",
-            os.devnull,
+            str(DIR / "modelaudit.json"),
             str(path),
         ],
-        "fickling": [str(PEER_BIN / "fickling"), "--check-safety", "--json-output", os.devnull, str(path)],
+        "fickling": [
+            str(PEER_BIN / "fickling"),
+            "--check-safety",
+            "--json-output",
+            str(DIR / "fickling.json"),
+            str(path),
+        ],
     }
 
 
