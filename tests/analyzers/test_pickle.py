@@ -21,7 +21,7 @@ from trojanguard.analyzers import _pickle_vm as vm
 from trojanguard.analyzers import pickle as pickle_analyzer
 from trojanguard.analyzers.base import Context
 from trojanguard.analyzers.pickle import PickleScan, analyze_pickle_stream, sniff_pickle
-from trojanguard.artifact import Budget, Limits
+from trojanguard.artifact import Artifact, Budget, Limits
 from trojanguard.model import Finding, Location, Severity
 from trojanguard.policy.pickle_globals import Classification, Status
 
@@ -486,6 +486,23 @@ def test_unseekable_stream_is_read_through() -> None:
     scan = analyze_pickle_stream(Pipe(p.bytes()), Location("pipe"), CTX)  # type: ignore[arg-type]
     assert scan.complete
     assert_fires(scan.findings, "PKL001")
+
+
+def test_stream_error_keeps_findings_then_raises() -> None:
+    data = PickleBuilder(2).proto().global_("os", "system").bytes() + b"X" * 200_000
+
+    class Failing(io.BytesIO):
+        def read(self, n: int | None = -1) -> bytes:
+            if self.tell() > 100:
+                raise OSError("disk gone")
+            return super().read(n)
+
+    artifact = Artifact(Location("f.pkl"), "f.pkl", lambda: Failing(data), len(data))
+    results = []
+    with pytest.raises(OSError, match="disk gone"):
+        for item in pickle_analyzer.PickleAnalyzer().analyze(artifact, CTX):
+            results.append(item)
+    assert_fires([r for r in results if isinstance(r, Finding)], "PKL001")
 
 
 # ------------------------------------------------------------------ sniffer and scanner path

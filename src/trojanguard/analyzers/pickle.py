@@ -13,8 +13,8 @@ it *symbolically* (``_pickle_vm``) and turns what the program would do into find
 
 Other analyzers (torch legacy, numpy, joblib) call :func:`analyze_pickle_stream` on a
 stream positioned at a pickle; it never raises for hostile content except
-``LimitExceeded``, which it returns in ``PickleScan.limit_error`` so callers can yield the
-findings first.
+``LimitExceeded`` and stream errors, which it returns in ``PickleScan.limit_error`` /
+``read_error`` so callers can yield the findings first and then raise them.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import BinaryIO
 from trojanguard.analyzers import _pickle_vm as vm
 from trojanguard.analyzers.base import Context, Result
 from trojanguard.artifact import Artifact
-from trojanguard.errors import LimitExceeded
+from trojanguard.errors import LimitExceeded, MalformedInput
 from trojanguard.formats import Format, register_pickle_sniffer
 from trojanguard.model import Finding, Location, Rule, Severity
 from trojanguard.policy import pickle_globals
@@ -102,6 +102,8 @@ class PickleScan:
     complete: bool
     """True when every pickle decoded to its STOP without a fatal error or limit."""
     limit_error: LimitExceeded | None = None
+    read_error: OSError | MalformedInput | None = None
+    """An error of the underlying stream (I/O, a broken container member) that cut the run."""
     bytes_read: int = 0
 
 
@@ -252,6 +254,7 @@ def analyze_pickle_stream(
     values: list[object] = []
     end = reader.tell()
     limit_error: LimitExceeded | None = None
+    read_error: OSError | MalformedInput | None = None
     complete = False
     try:
         while True:
@@ -265,6 +268,9 @@ def analyze_pickle_stream(
         end = reader.tell()
     except LimitExceeded as exc:
         limit_error = exc
+        end = reader.tell()
+    except (OSError, MalformedInput) as exc:
+        read_error = exc
         end = reader.tell()
     except (ValueError, struct.error, OverflowError) as exc:
         machine.anomalies.append(vm.Anomaly("bad-argument", reader.tell(), f"undecodable argument: {exc}", fatal=True))
@@ -290,8 +296,9 @@ def analyze_pickle_stream(
         values=tuple(values),
         persistent_ids=tuple(p.pid for p in machine.persistent),
         protocol=machine.protocol,
-        complete=complete and limit_error is None,
+        complete=complete and limit_error is None and read_error is None,
         limit_error=limit_error,
+        read_error=read_error,
         bytes_read=reader.bytes_read,
     )
 
@@ -309,6 +316,8 @@ class PickleAnalyzer:
         yield from scan.children
         if scan.limit_error is not None:
             raise scan.limit_error
+        if scan.read_error is not None:
+            raise scan.read_error
 
 
 def sniff_pickle(head: bytes) -> bool:
