@@ -165,12 +165,12 @@ def truncated_zip() -> bytes:
 # --------------------------------------------------------------------------- tar
 
 
-def build_tar(files: dict[str, bytes], *, links: dict[str, tuple[bytes, str]] | None = None,
+def build_tar(files: dict[str, bytes] | list[tuple[str, bytes]], *, links: dict[str, tuple[bytes, str]] | None = None,
               fmt: int = tarfile.USTAR_FORMAT) -> bytes:
     """A tar of regular ``files`` plus ``links`` name -> (tar type, target)."""
     out = io.BytesIO()
     with tarfile.open(fileobj=out, mode="w", format=fmt) as tf:
-        for name, data in files.items():
+        for name, data in (files.items() if isinstance(files, dict) else files):
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tf.addfile(info, io.BytesIO(data))

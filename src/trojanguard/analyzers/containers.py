@@ -293,6 +293,7 @@ class ZipEntry:
     duplicate_index: int = 1
     raw_name: str = ""
     kind: str = "member"
+    external_attr: int = 0
     _source: Artifact | None = field(default=None, repr=False)
     _ctx: Context | None = field(default=None, repr=False)
 
@@ -440,13 +441,14 @@ def _parse_central(stream: BinaryIO, start: int, end: int, ctx: Context, shift: 
                 f"zip central directory lists more than {ctx.limits.max_members} entries", limit="max_members"
             )
         f = _CENTRAL.unpack(fixed)
+        attr = f[15]
         flags, method, crc, csize, size, nlen, xlen, clen, offset = f[3], f[4], f[7], f[8], f[9], f[10], f[11], f[12], f[16]
         raw_name = stream.read(nlen)
         extra = stream.read(xlen)
         stream.seek(clen, io.SEEK_CUR)
         size, csize, offset = _zip64_extra(extra, size, csize, offset)
         name = _decode_name(raw_name, flags)
-        yield ZipEntry(name, index, csize, size, method, crc, offset + shift, -1, flags, raw_name=name)
+        yield ZipEntry(name, index, csize, size, method, crc, offset + shift, -1, flags, raw_name=name, external_attr=attr)
         index += 1
 
 
@@ -769,6 +771,17 @@ class _ZipWalk:
         yield replace(entry, name=f"{local.name}[local@{entry.header_offset}]", kind="local-name")
 
     def _flag_checks(self, entry: ZipEntry, where: Location) -> Iterator[Finding]:
+        problem = _unsafe_path(entry.raw_name)
+        if problem is not None:
+            yield PATH_TRAVERSAL.at(
+                where, f"zip member '{entry.raw_name}' has {problem} (path traversal on extraction)",
+                evidence={"member": entry.raw_name, "problem": problem},
+            )
+        if (entry.external_attr >> 16) & 0o170000 == 0o120000:
+            yield PATH_TRAVERSAL.at(
+                where, f"zip member '{entry.raw_name}' is a symbolic link (unix mode); not followed",
+                evidence={"member": entry.raw_name, "kind": "symbolic link"}, severity=Severity.MEDIUM,
+            )
         unknown = entry.flags & ~_KNOWN_FLAGS & 0xFFFF
         if unknown:
             yield SUSPICIOUS_FLAGS.at(
@@ -1034,6 +1047,62 @@ def decompressed_name(name: str) -> str:
     return path.stem + replacement
 
 
+class _ZstdStream(io.RawIOBase):
+    """Multi-frame zstd that notices truncation (zstandard's stream_reader silently stops).
+
+    Input is fed in small slices because ``decompressobj`` has no output cap: one 1 KiB
+    slice can produce at most ~32 MiB (zstd's worst case ratio), which bounds memory.
+    """
+
+    _FEED = 1024
+
+    def __init__(self, raw: BinaryIO) -> None:
+        import zstandard
+
+        super().__init__()
+        self._raw = raw
+        self._new = zstandard.ZstdDecompressor().decompressobj
+        self._obj = self._new()
+        self._pending = b""
+        self._buffer = b""
+        self._in_frame = False
+
+    def readable(self) -> bool:
+        return True
+
+    def _step(self) -> bool:
+        """Decompress one input slice into the buffer; False at the clean end of input."""
+        if not self._pending:
+            self._pending = self._raw.read(_SEARCH_CHUNK)
+            if not self._pending:
+                if self._in_frame:
+                    raise MalformedInput("zstd stream ends inside a frame (truncated)")
+                return False
+        piece, self._pending = self._pending[: self._FEED], self._pending[self._FEED :]
+        self._in_frame = True
+        self._buffer += self._obj.decompress(piece)
+        if self._obj.eof:
+            self._pending = self._obj.unused_data + self._pending
+            self._obj = self._new()
+            self._in_frame = False
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            return b"".join(iter(lambda: self.read(_SEARCH_CHUNK), b""))
+        want = size
+        while len(self._buffer) < want and self._step():
+            pass
+        out, self._buffer = self._buffer[:want], self._buffer[want:]
+        return out
+
+    def close(self) -> None:
+        try:
+            self._raw.close()
+        finally:
+            super().close()
+
+
 def _library_reader(fmt: Format, raw: BinaryIO) -> tuple[BinaryIO, tuple[type[BaseException], ...]]:
     """A decompressing reader over ``raw`` for one stream format, plus its error types."""
     if fmt is Format.GZIP:
@@ -1047,8 +1116,7 @@ def _library_reader(fmt: Format, raw: BinaryIO) -> tuple[BinaryIO, tuple[type[Ba
     if fmt is Format.ZSTD:
         import zstandard
 
-        reader = zstandard.ZstdDecompressor().stream_reader(raw, read_across_frames=True, closefd=True)
-        return reader, (zstandard.ZstdError,)
+        return _ZstdStream(raw), (zstandard.ZstdError,)  # type: ignore[return-value]
     if fmt is Format.LZ4:
         import lz4.frame
 
