@@ -36,13 +36,16 @@ def test_flex_pyfunc_is_critical() -> None:
 
 
 def test_benign_flex_op_is_low() -> None:
-    found = assert_fires(scan_bytes(tflite_model([(CUSTOM, "FlexRFFT")]), "m.tflite"), "TFL001")
+    result = scan_bytes(tflite_model([(CUSTOM, "FlexRFFT")]), "m.tflite")
+    found = assert_fires(result, "TFL001")
     assert all(f.severity == Severity.LOW for f in found)
 
 
 def test_custom_op_is_reported_and_runtime_custom_ops_are_not() -> None:
-    assert_fires(scan_bytes(tflite_model([(CUSTOM, "EvilKernel")]), "m.tflite"), "TFL002", contains="EvilKernel")
-    assert_silent(scan_bytes(tflite_model([(CUSTOM, "TFLite_Detection_PostProcess")]), "m.tflite"), "TFL002")
+    evil = scan_bytes(tflite_model([(CUSTOM, "EvilKernel")]), "m.tflite")
+    assert_fires(evil, "TFL002", contains="EvilKernel")
+    runtime = scan_bytes(tflite_model([(CUSTOM, "TFLite_Detection_PostProcess")]), "m.tflite")
+    assert_silent(runtime, "TFL002")
 
 
 def test_weights_are_not_read() -> None:
