@@ -238,21 +238,6 @@ class Reader:
         self._fill(1)
         return self._pos >= len(self._buf)
 
-    def next_opcode(self) -> int:
-        """The next byte as an int (-1 at the end), consumed; the hot path of the machine.
-
-        Only a position where a frame ended can be reached here, never the middle of an
-        argument, so no frame check is needed for the opcode byte itself.
-        """
-        pos = self._pos
-        if pos >= len(self._buf):
-            self._fill(1)
-            pos = self._pos
-            if pos >= len(self._buf):
-                return -1
-        self._pos = pos + 1
-        return self._buf[pos]
-
     def peek(self, n: int) -> bytes:
         self._fill(n)
         return self._buf[self._pos:self._pos + n]
@@ -264,9 +249,12 @@ class Reader:
 
     def read(self, n: int) -> bytes:
         pos = self._pos
-        if self.frame_end is None and pos + n <= len(self._buf):
-            self._pos = pos + n
-            return self._buf[pos:pos + n]
+        stop = pos + n
+        if stop <= len(self._buf):
+            frame_end = self.frame_end
+            if frame_end is None or self._base + stop <= frame_end:
+                self._pos = stop
+                return self._buf[pos:stop]
         start = self.tell()
         self._check_frame(start, n)
         self._fill(n)
@@ -465,6 +453,7 @@ JOBLIB_WRAPPERS = frozenset({
     ("joblib.numpy_pickle", "NumpyArrayWrapper"), ("sklearn.externals.joblib.numpy_pickle", "NumpyArrayWrapper"),
 })
 _MAX_INNER = 64 << 20
+_MISSING = object()
 
 
 def _key(ref: Global | None) -> tuple[str, str] | None:
@@ -614,22 +603,34 @@ class Machine:
         dispatch = self._dispatch
         arg_kind = _ARG_KIND
         argument = self._arg
-        while not self._stopped:
-            offset = reader._base + reader._pos
-            end = reader.frame_end
-            if end is not None and offset >= end:
-                reader.frame_end = None
-            code = reader.next_opcode()
-            if code < 0:
-                raise Broken("truncated", "stream ends without STOP", offset)
-            handler = dispatch.get(code)
-            if handler is None:
-                raise Broken("invalid-opcode", f"invalid opcode 0x{code:02x}", offset)
-            self.ops += 1
-            if self.ops > self.max_ops:
-                raise LimitExceeded(f"more than {self.max_ops} pickle opcodes", limit="max_pickle_ops", offset=offset)
-            kind = arg_kind[code]
-            handler(offset, None if kind is None else argument(code, kind, offset))
+        ops = self.ops
+        limit = self.max_ops
+        try:
+            while not self._stopped:
+                pos = reader._pos  # inlined Reader.next_opcode: this loop is the hot path
+                buf = reader._buf
+                if pos >= len(buf):
+                    reader._fill(1)
+                    pos = reader._pos
+                    buf = reader._buf
+                    if pos >= len(buf):
+                        raise Broken("truncated", "stream ends without STOP", reader.tell())
+                offset = reader._base + pos
+                end = reader.frame_end
+                if end is not None and offset >= end:
+                    reader.frame_end = None
+                code = buf[pos]
+                reader._pos = pos + 1
+                handler = dispatch.get(code)
+                if handler is None:
+                    raise Broken("invalid-opcode", f"invalid opcode 0x{code:02x}", offset)
+                ops += 1
+                if ops > limit:
+                    raise LimitExceeded(f"more than {limit} pickle opcodes", limit="max_pickle_ops", offset=offset)
+                kind = arg_kind[code]
+                handler(offset, None if kind is None else argument(code, kind, offset))
+        finally:
+            self.ops = ops
         return self.stack[-1] if self.stack else None
 
     def _arg(self, code: int, kind: int | None, offset: int) -> object:
@@ -673,24 +674,21 @@ class Machine:
         self._stopped = True
         self.reader.frame_end = None
 
-    def _push(self, value: object) -> None:
-        self.stack.append(value)
-
     def _op_none(self, offset: int, arg: object) -> None:
-        self._push(None)
+        self.stack.append(None)
 
     def _op_newtrue(self, offset: int, arg: object) -> None:
-        self._push(True)
+        self.stack.append(True)
 
     def _op_newfalse(self, offset: int, arg: object) -> None:
-        self._push(False)
+        self.stack.append(False)
 
     def _op_int(self, offset: int, arg: object) -> None:
         assert isinstance(arg, bytes)
         if arg in (b"00", b"01"):
-            self._push(arg == b"01")
+            self.stack.append(arg == b"01")
             return
-        self._push(self._parse_int(arg.rstrip(b"L"), offset))
+        self.stack.append(self._parse_int(arg.rstrip(b"L"), offset))
 
     _op_long = _op_int
 
@@ -704,31 +702,31 @@ class Machine:
 
     def _op_binint(self, offset: int, arg: object) -> None:
         assert isinstance(arg, bytes)
-        self._push(struct.unpack("<i", arg)[0])
+        self.stack.append(struct.unpack("<i", arg)[0])
 
     def _op_binint1(self, offset: int, arg: object) -> None:
         assert isinstance(arg, bytes)
-        self._push(arg[0])
+        self.stack.append(arg[0])
 
     def _op_binint2(self, offset: int, arg: object) -> None:
         assert isinstance(arg, bytes)
-        self._push(struct.unpack("<H", arg)[0])
+        self.stack.append(struct.unpack("<H", arg)[0])
 
     def _op_long1(self, offset: int, arg: object) -> None:
-        self._push(int.from_bytes(arg, "little", signed=True) if isinstance(arg, bytes) else Unknown("long"))
+        self.stack.append(int.from_bytes(arg, "little", signed=True) if isinstance(arg, bytes) else Unknown("long"))
 
     _op_long4 = _op_long1
 
     def _op_float(self, offset: int, arg: object) -> None:
         assert isinstance(arg, bytes)
         try:
-            self._push(float(arg))
+            self.stack.append(float(arg))
         except ValueError:
             raise Broken("bad-argument", f"bad float literal {arg[:40]!r}", offset) from None
 
     def _op_binfloat(self, offset: int, arg: object) -> None:
         assert isinstance(arg, bytes)
-        self._push(struct.unpack(">d", arg)[0])
+        self.stack.append(struct.unpack(">d", arg)[0])
 
     # -- strings ---------------------------------------------------------------------
     def _op_string(self, offset: int, arg: object) -> None:
@@ -738,17 +736,17 @@ class Machine:
         else:
             raise Broken("bad-argument", "STRING argument is not quoted", offset)
         try:
-            self._push(codecs.escape_decode(body)[0].decode("latin-1"))  # type: ignore[attr-defined]
+            self.stack.append(codecs.escape_decode(body)[0].decode("latin-1"))  # type: ignore[attr-defined]
         except ValueError:
             raise Broken("bad-argument", "bad escape in STRING", offset) from None
 
     def _text(self, arg: object, offset: int, encoding: str) -> None:
         if isinstance(arg, Blob):
-            self._push(arg)
+            self.stack.append(arg)
             return
         assert isinstance(arg, bytes)
         try:
-            self._push(arg.decode(encoding, "surrogatepass") if encoding == "utf-8" else arg.decode(encoding))
+            self.stack.append(arg.decode(encoding, "surrogatepass") if encoding == "utf-8" else arg.decode(encoding))
         except UnicodeDecodeError:
             raise Broken("bad-argument", "undecodable unicode argument", offset) from None
 
@@ -767,59 +765,62 @@ class Machine:
     _op_binunicode8 = _op_binunicode
 
     def _op_binbytes(self, offset: int, arg: object) -> None:
-        self._push(arg)
+        self.stack.append(arg)
 
     _op_short_binbytes = _op_binbytes
     _op_binbytes8 = _op_binbytes
     _op_bytearray8 = _op_binbytes
 
     def _op_next_buffer(self, offset: int, arg: object) -> None:
-        self._push(Unknown("out-of-band buffer"))
+        self.stack.append(Unknown("out-of-band buffer"))
 
     def _op_readonly_buffer(self, offset: int, arg: object) -> None:
         self.top(offset)
 
     # -- containers ------------------------------------------------------------------
     def _op_empty_list(self, offset: int, arg: object) -> None:
-        self._push([])
+        self.stack.append([])
 
     def _op_empty_tuple(self, offset: int, arg: object) -> None:
-        self._push(())
+        self.stack.append(())
 
     def _op_empty_dict(self, offset: int, arg: object) -> None:
-        self._push(PDict())
+        self.stack.append(PDict())
 
     def _op_empty_set(self, offset: int, arg: object) -> None:
-        self._push(PSet())
+        self.stack.append(PSet())
 
     def _op_mark(self, offset: int, arg: object) -> None:
         self.metastack.append(self.stack)
         self.stack = []
 
     def _op_list(self, offset: int, arg: object) -> None:
-        self._push(self.pop_mark(offset))
+        items = self.pop_mark(offset)  # pop_mark rebinds self.stack: evaluate it first
+        self.stack.append(items)
 
     def _op_tuple(self, offset: int, arg: object) -> None:
-        self._push(tuple(self.pop_mark(offset)))
+        items = tuple(self.pop_mark(offset))
+        self.stack.append(items)
 
     def _op_tuple1(self, offset: int, arg: object) -> None:
-        self._push((self.pop(offset),))
+        self.stack.append((self.pop(offset),))
 
     def _op_tuple2(self, offset: int, arg: object) -> None:
         b = self.pop(offset)
-        self._push((self.pop(offset), b))
+        self.stack.append((self.pop(offset), b))
 
     def _op_tuple3(self, offset: int, arg: object) -> None:
         c = self.pop(offset)
         b = self.pop(offset)
-        self._push((self.pop(offset), b, c))
+        self.stack.append((self.pop(offset), b, c))
 
     def _op_frozenset(self, offset: int, arg: object) -> None:
-        self._push(PSet(self.pop_mark(offset), frozen=True))
+        items = self.pop_mark(offset)
+        self.stack.append(PSet(items, frozen=True))
 
     def _op_dict(self, offset: int, arg: object) -> None:
         items = self.pop_mark(offset)
-        self._push(PDict(list(zip(items[::2], items[1::2], strict=False))))
+        self.stack.append(PDict(list(zip(items[::2], items[1::2], strict=False))))
 
     def _op_append(self, offset: int, arg: object) -> None:
         value = self.pop(offset)
@@ -871,7 +872,7 @@ class Machine:
         self.pop_mark(offset)
 
     def _op_dup(self, offset: int, arg: object) -> None:
-        self._push(self.top(offset))
+        self.stack.append(self.top(offset))
 
     def _op_put(self, offset: int, arg: object) -> None:
         assert isinstance(arg, bytes)
@@ -901,16 +902,22 @@ class Machine:
 
     def _op_binget(self, offset: int, arg: object) -> None:
         assert isinstance(arg, bytes)
-        self._fetch(int.from_bytes(arg, "little"), offset)
+        value = self.memo.get(arg[0], _MISSING)
+        if value is _MISSING:
+            self._fetch(arg[0], offset)
+        else:
+            self.stack.append(value)
 
-    _op_long_binget = _op_binget
+    def _op_long_binget(self, offset: int, arg: object) -> None:
+        assert isinstance(arg, bytes)
+        self._fetch(int.from_bytes(arg, "little"), offset)
 
     def _fetch(self, idx: int, offset: int) -> None:
         if idx not in self.memo:
             self.anomaly("memo-missing", offset, f"GET of memo key {idx} that was never stored")
-            self._push(Unknown(f"memo {idx}"))
+            self.stack.append(Unknown(f"memo {idx}"))
             return
-        self._push(self.memo[idx])
+        self.stack.append(self.memo[idx])
 
     # -- globals -----------------------------------------------------------------------
     def _global(self, module: str, name: str, offset: int, how: str) -> Global:
@@ -931,13 +938,13 @@ class Machine:
 
     def _op_global(self, offset: int, arg: object) -> None:
         module, name = self._names(arg, offset)
-        self._push(self._global(module, name, offset, "GLOBAL"))
+        self.stack.append(self._global(module, name, offset, "GLOBAL"))
 
     def _op_stack_global(self, offset: int, arg: object) -> None:
         name = self.pop(offset)
         module = self.pop(offset)
         if isinstance(module, str) and isinstance(name, str):
-            self._push(self._global(module, name, offset, "STACK_GLOBAL"))
+            self.stack.append(self._global(module, name, offset, "STACK_GLOBAL"))
             return
         if isinstance(module, (int, float, bool, bytes, type(None), tuple, list, PDict, PSet)) or isinstance(
             name, (int, float, bool, bytes, type(None), tuple, list, PDict, PSet)
@@ -949,7 +956,7 @@ class Machine:
         )
         ref = Global(as_text(module) or "?", as_text(name) or "?", offset, "dynamic")
         self.imports.append(ref)
-        self._push(ref)
+        self.stack.append(ref)
 
     def _op_ext1(self, offset: int, arg: object) -> None:
         assert isinstance(arg, bytes)
@@ -959,9 +966,9 @@ class Machine:
             self.anomaly("unknown-extension", offset, f"EXT code {code} was never registered with copyreg.add_extension")
             ref = Global("?", f"<extension {code}>", offset, "EXT")
             self.imports.append(ref)
-            self._push(ref)
+            self.stack.append(ref)
             return
-        self._push(self._global(found[0], found[1], offset, "EXT"))
+        self.stack.append(self._global(found[0], found[1], offset, "EXT"))
 
     _op_ext2 = _op_ext1
     _op_ext4 = _op_ext1
@@ -970,40 +977,41 @@ class Machine:
         pid: object = arg.decode("latin-1") if isinstance(arg, bytes) else arg
         value = Persistent(pid, offset)
         self.persistent.append(value)
-        self._push(value)
+        self.stack.append(value)
 
     def _op_binpersid(self, offset: int, arg: object) -> None:
         value = Persistent(self.pop(offset), offset)
         self.persistent.append(value)
-        self._push(value)
+        self.stack.append(value)
 
     # -- calls -------------------------------------------------------------------------
     def _op_reduce(self, offset: int, arg: object) -> None:
         args = self.pop(offset)
         func = self.pop(offset)
-        self._push(self.call(func, args, None, offset, "REDUCE"))
+        self.stack.append(self.call(func, args, None, offset, "REDUCE"))
 
     def _op_newobj(self, offset: int, arg: object) -> None:
         args = self.pop(offset)
         cls = self.pop(offset)
-        self._push(self.call(cls, args, None, offset, "NEWOBJ"))
+        self.stack.append(self.call(cls, args, None, offset, "NEWOBJ"))
 
     def _op_newobj_ex(self, offset: int, arg: object) -> None:
         kwargs = self.pop(offset)
         args = self.pop(offset)
         cls = self.pop(offset)
-        self._push(self.call(cls, args, kwargs, offset, "NEWOBJ_EX"))
+        self.stack.append(self.call(cls, args, kwargs, offset, "NEWOBJ_EX"))
 
     def _op_obj(self, offset: int, arg: object) -> None:
         items = self.pop_mark(offset)
         if not items:
             raise Broken("stack", "OBJ without a class", offset)
-        self._push(self.call(items[0], tuple(items[1:]), None, offset, "OBJ"))
+        self.stack.append(self.call(items[0], tuple(items[1:]), None, offset, "OBJ"))
 
     def _op_inst(self, offset: int, arg: object) -> None:
         module, name = self._names(arg, offset)
         cls = self._global(module, name, offset, "INST")
-        self._push(self.call(cls, tuple(self.pop_mark(offset)), None, offset, "INST"))
+        args = tuple(self.pop_mark(offset))
+        self.stack.append(self.call(cls, args, None, offset, "INST"))
 
     def call(self, func: object, args: object, kwargs: object, offset: int, opcode: str) -> Call:
         """Record what calling ``func(*args)`` does and return the symbolic result."""
