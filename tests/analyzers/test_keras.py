@@ -140,3 +140,20 @@ def test_marshal_reader_rejects_garbage() -> None:
         except MalformedInput:
             continue
         raise AssertionError(f"accepted {data!r}")
+
+
+def test_stored_members_are_windows_and_still_scanned() -> None:
+    import io
+    import json
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as zf:
+        zf.writestr("metadata.json", "{}")
+        zf.writestr("config.json", json.dumps(kf.functional([kf.dense()])))
+        zf.writestr("model.weights.h5", kf.weights_h5())
+        zf.writestr("assets/x.pkl", pickle.dumps(_Boom()))
+    findings, errors, _ = scan_bytes(buf.getvalue(), "model.keras")
+    assert not errors, errors
+    assert any(f.rule.id.startswith("PKL") and "x.pkl" in str(f.location) for f in findings), findings
+    assert_silent(findings, "KER001")

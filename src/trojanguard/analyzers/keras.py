@@ -16,6 +16,7 @@ import base64
 import binascii
 import io
 import json
+import struct
 import zipfile
 from collections.abc import Iterator
 from typing import IO, Any, BinaryIO
@@ -133,8 +134,23 @@ def _analyze_zip(artifact: Artifact, ctx: Context) -> Iterator[Result]:
         yield _zip_member(artifact, info, ctx)
 
 
+def _stored_offset(artifact: Artifact, info: zipfile.ZipInfo) -> int | None:
+    """Where a stored (uncompressed) member's bytes start, from its local header."""
+    with artifact.open() as stream:
+        stream.seek(info.header_offset)
+        header = stream.read(30)
+    if len(header) != 30 or header[:4] != b"PK\x03\x04":
+        return None
+    name_len, extra_len = struct.unpack("<HH", header[26:30])
+    return int(info.header_offset) + 30 + int(name_len) + int(extra_len)
+
+
 def _zip_member(artifact: Artifact, info: zipfile.ZipInfo, ctx: Context) -> Artifact:
     where = artifact.location.child(info.filename)
+    if info.compress_type == zipfile.ZIP_STORED and info.flag_bits & 1 == 0:
+        start = _stored_offset(artifact, info)
+        if start is not None and (artifact.size is None or start + info.file_size <= artifact.size):
+            return artifact.window(info.filename, start, info.file_size)  # zero copy: weights are never inflated
 
     def opener(info: zipfile.ZipInfo = info) -> BinaryIO:
         return BoundedReader(lambda: _member_opener(artifact, info), ctx.budget, where, info.compress_size)  # type: ignore[return-value]
@@ -158,6 +174,8 @@ def _read_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, ctx: Context, where
 
 
 def _analyze_hdf5(artifact: Artifact, ctx: Context) -> Iterator[Result]:
+    if artifact.depth > 0 and artifact.name == "model.weights.h5":
+        return  # Keras 3 reads only weights from this member, never a config: nothing to check
     try:
         import h5py
     except ImportError:
