@@ -607,7 +607,7 @@ class Machine:
         limit = self.max_ops
         try:
             while not self._stopped:
-                pos = reader._pos  # inlined Reader.next_opcode: this loop is the hot path
+                pos = reader._pos  # the opcode fetch is inlined: this loop is the hot path
                 buf = reader._buf
                 if pos >= len(buf):
                     reader._fill(1)
