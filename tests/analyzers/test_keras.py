@@ -157,3 +157,29 @@ def test_stored_members_are_windows_and_still_scanned() -> None:
     assert not errors, errors
     assert any(f.rule.id.startswith("PKL") and "x.pkl" in str(f.location) for f in findings), findings
     assert_silent(findings, "KER001")
+
+
+def test_mutated_keras_tf_tflite_inputs_never_crash() -> None:
+    """Deterministic byte mutations and truncations of every fixture kind of this issue."""
+    import random
+
+    from builders import tf_files as tf
+    from builders import tflite_files as tl
+
+    seeds = {
+        "m.keras": kf.keras_zip(kf.functional([kf.dense(), kf.lambda_v3(_evil)])),
+        "m.h5": kf.legacy_h5({"class_name": "Sequential", "config": {"layers": [kf.lambda_v2(_evil)]}}),
+        "saved_model.pb": tf.saved_model(tf.graphdef([tf.node("r", "ReadFile")], tf.standard_saver_functions())),
+        "keras_metadata.pb": tf.keras_metadata([kf.lambda_v2(_evil)]),
+        "m.tflite": tl.tflite_model([(3, None), (32, "FlexPyFunc"), (32, "X")], 64),
+    }
+    rnd = random.Random(7)
+    for name, data in seeds.items():
+        for _ in range(60):
+            mutated = bytearray(data)
+            for _ in range(rnd.randint(1, 8)):
+                mutated[rnd.randrange(len(mutated))] = rnd.randrange(256)
+            if rnd.random() < 0.3:
+                mutated = mutated[: rnd.randrange(len(mutated))]
+            _, errors, _ = scan_bytes(bytes(mutated), name)
+            assert all(e.kind != "internal" for e in errors), (name, errors)

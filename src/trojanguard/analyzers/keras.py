@@ -18,6 +18,7 @@ import io
 import json
 import struct
 import zipfile
+import zlib
 from collections.abc import Iterator
 from typing import IO, Any, BinaryIO
 
@@ -55,6 +56,8 @@ UNSAFE_FEATURE = Rule(
 )
 
 MAX_NODES = 1_000_000
+_ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError, EOFError, zlib.error,
+               ValueError)
 CONFIG_MEMBERS = ("config.json", "metadata.json")
 _TFOP_DANGER = ("io.", "gfile", "py_function", "numpy_function", "py_func", "load_library", "load_op_library",
                 "write_file", "read_file", "print", "debugging")
@@ -87,10 +90,13 @@ class _MemberStream(io.RawIOBase):
         return True
 
     def read(self, size: int = -1) -> bytes:
-        return self._inner.read(size)
+        try:
+            return self._inner.read(size)
+        except _ZIP_ERRORS as exc:
+            raise MalformedInput(f"corrupt zip member: {exc}") from exc
 
     def readinto(self, buffer: Any) -> int:
-        data = self._inner.read(len(buffer))
+        data = self.read(len(buffer))
         buffer[: len(data)] = data
         return len(data)
 
@@ -107,7 +113,10 @@ def _member_opener(artifact: Artifact, info: zipfile.ZipInfo) -> BinaryIO:
     try:
         zf = zipfile.ZipFile(parent)  # type: ignore[arg-type]
         inner = zf.open(info)
-    except Exception:
+    except _ZIP_ERRORS as exc:
+        parent.close()
+        raise MalformedInput(f"corrupt zip member {info.filename}: {exc}") from exc
+    except BaseException:
         parent.close()
         raise
     return _MemberStream(parent, inner)  # type: ignore[return-value]
@@ -123,7 +132,7 @@ def _analyze_zip(artifact: Artifact, ctx: Context) -> Iterator[Result]:
             for info in infos:
                 if info.filename in CONFIG_MEMBERS:
                     configs.append((info.filename, _read_member(zf, info, ctx, artifact.location)))
-    except (zipfile.BadZipFile, zipfile.LargeZipFile, NotImplementedError, RuntimeError, EOFError) as exc:
+    except _ZIP_ERRORS as exc:
         raise MalformedInput(f"unreadable .keras zip: {exc}") from exc
     for name, data in configs:
         if name == "config.json":
