@@ -512,6 +512,11 @@ def test_sniffer_accepts_headerless_pickles(protocol: int) -> None:
     assert sniff_pickle(reduce_call("os", "system", "id", protocol=protocol))
 
 
+def test_sniffer_accepts_tricky_headerless_pickle() -> None:
+    p = PickleBuilder(0).global_("os", "system").put(7).put(7).pop().get(7).string("id").tuple1().reduce().stop()
+    assert sniff_pickle(p.bytes())
+
+
 @pytest.mark.parametrize("text", [
     b"hello world\n", b'{"a": 1, "b": [1, 2]}\n', b"a,b,c\n1,2,3\n", b"import os\nos.system('id')\n",
     b"def f():\n    return 1\n", b"# title\n\nsome text\n", b"(just a parenthesis)\n", b"cat\ndog\n",

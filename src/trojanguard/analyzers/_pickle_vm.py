@@ -454,6 +454,7 @@ JOBLIB_WRAPPERS = frozenset({
 })
 _MAX_INNER = 64 << 20
 _MISSING = object()
+_CPYTHON_REFUSES = frozenset({"memo-missing", "unknown-extension", "stack", "bad-argument"})
 
 
 def _key(ref: Global | None) -> tuple[str, str] | None:
@@ -567,7 +568,9 @@ class Machine:
 
     # -- events ------------------------------------------------------------------------
     def anomaly(self, kind: str, offset: int, message: str) -> None:
-        if self.strict:
+        # strict (sniffing) mode rejects only what CPython itself would refuse; tricks that
+        # CPython runs must not turn a pickle into "text" and so hide it from analysis
+        if self.strict and kind in _CPYTHON_REFUSES:
             raise Broken(kind, message, offset)
         self.anomalies.append(Anomaly(kind, offset, message))
 
@@ -1181,8 +1184,8 @@ def _dtype_itemsize(dtype: object) -> int | None:
 def sniff_protocol01(head: bytes) -> bool:
     """Whether a header-less ``head`` is structurally a protocol 0/1 pickle.
 
-    Runs the machine in strict mode: any anomaly, invalid opcode or non-identifier global
-    name rejects.  A complete head must reach STOP; a cut head needs several valid opcodes.
+    Runs the machine in strict mode: an invalid opcode, a stack error, a bad argument, a
+    missing memo key or a non-identifier global name rejects (CPython refuses those too).  A complete head must reach STOP; a cut head needs several valid opcodes.
     Plain text, JSON, CSV and source code fail within a few bytes.
     """
     if not head or head[0] not in _PROTO01_FIRST:
