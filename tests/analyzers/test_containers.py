@@ -372,3 +372,32 @@ def test_analyzers_raise_only_trojanguard_errors_on_garbage() -> None:
                             stream.read()
             except MalformedInput:
                 pass
+
+
+class _CountingBytes(io.BytesIO):
+    """Counts the bytes served, to prove that tensor bytes are seeked over, not read."""
+
+    served = 0
+
+    def read(self, size: int | None = -1) -> bytes:
+        data = super().read(size)
+        _CountingBytes.served += len(data)
+        return data
+
+
+def test_scanning_cost_follows_metadata_not_member_bytes() -> None:
+    big = b"\x00" * (24 << 20)
+    data = A.build_zip([A.ZipMember("archive/data/0", big), A.ZipMember("weights.bin", big),
+                        A.ZipMember("model/weights.pkl", A.PAYLOAD)])
+    artifact = Artifact(Location("m.zip"), "m.zip", lambda: _CountingBytes(data), len(data))
+    _CountingBytes.served = 0
+    results = list(ZipAnalyzer().analyze(artifact, _ctx()))
+    assert len([r for r in results if isinstance(r, Artifact)]) == 3
+    assert _CountingBytes.served < 256 << 10, _CountingBytes.served
+
+
+def test_zip_inside_gzip_is_read_once_in_memory() -> None:
+    data = A.compress(A.crc_mismatch_zip(), "gzip")
+    result = scan_bytes(data, "model.zip.gz")
+    assert_fires(result, "ARC003")
+    assert ("model.zip", "model/weights.pkl") in _pkl001_chains(result)

@@ -20,6 +20,7 @@ import bz2
 import gzip
 import io
 import lzma
+import re
 import struct
 import zlib
 from collections.abc import Callable, Iterator
@@ -112,6 +113,10 @@ _KNOWN_FLAGS = 0x0001 | 0x0002 | 0x0004 | 0x0008 | 0x0040 | 0x0800
 #: CRCs are verified only for members up to this size: the CRC of a multi-GB tensor member
 #: would cost reading it all, and tensor bytes are not where code hides (DESIGN principle 8).
 CRC_CHECK_MAX = 16 << 20
+#: Bytes one archive may spend on CRC checks in total; beyond it CRCs are no longer checked.
+CRC_CHECK_TOTAL = 64 << 20
+#: Torch tensor storages (``archive/data/0``): raw numbers, never code, so not CRC-checked.
+_TENSOR_STORAGE = re.compile(r"(^|/)data/\d+$")
 _SEARCH_CHUNK = 1 << 16
 #: Names that loaders look up by name: a duplicate of one of these is a high finding.
 _CODE_SUFFIXES = (".pkl", ".pickle", ".pt", ".pth", ".bin", ".py", ".json", ".h5", ".keras", ".pb")
@@ -335,6 +340,8 @@ class ZipEntry:
 
     def artifact(self, parent: Artifact, hint: str | None = None) -> Artifact:
         """The member as a child artifact of ``parent`` (the archive it came from)."""
+        if self._source is not None and self._source.location == parent.location:
+            parent = self._source  # the (possibly in-memory) copy this entry was read from
         if self.method == _STORED:
             return parent.window(self.name, self.data_offset, min(self.size, self.compressed_size), hint=hint)
         return parent.member(self.name, self.open, self.size, hint=hint)
@@ -505,6 +512,7 @@ class _ZipWalk:
         self.stream = stream
         self.total = _stream_size(artifact, stream)
         self.loc = artifact.location
+        self.crc_spent = 0
 
     def bind(self, entry: ZipEntry) -> ZipEntry:
         entry._source = self.artifact
@@ -754,7 +762,7 @@ class _ZipWalk:
                 evidence={"member": entry.name, "flags": entry.flags},
                 severity=Severity.HIGH,
             )
-        elif entry.kind == "member" and entry.size <= CRC_CHECK_MAX and self._crc_ok(entry) is False:
+        elif self._should_check_crc(entry) and self._crc_ok(entry) is False:
             yield CRC_MISMATCH.at(
                 where,
                 f"CRC-32 of '{entry.name}' does not match its directory entry (0x{entry.crc:08x}); analysed anyway",
@@ -794,6 +802,15 @@ class _ZipWalk:
                 evidence={"member": entry.name, "flags": entry.flags}, severity=Severity.LOW,
             )
 
+    def _should_check_crc(self, entry: ZipEntry) -> bool:
+        """CRC checks cost reading the member, so only small, possibly code-carrying ones."""
+        if entry.kind != "member" or entry.size > CRC_CHECK_MAX or _TENSOR_STORAGE.search(entry.raw_name):
+            return False
+        if self.crc_spent + entry.size > CRC_CHECK_TOTAL:
+            return False
+        self.crc_spent += entry.size
+        return True
+
     def _crc_ok(self, entry: ZipEntry) -> bool | None:
         """True/False when checked; None when the data cannot be read as declared."""
         if entry.size > CRC_CHECK_MAX or entry.method not in _METHODS:
@@ -809,6 +826,25 @@ class _ZipWalk:
         return produced == entry.size and crc == entry.crc
 
 
+def materialize(artifact: Artifact, ctx: Context) -> Artifact:
+    """An in-memory twin of a member that cannot seek cheaply (a decompressing stream).
+
+    Archives are read by seeking; on a decompressing stream every backward seek starts the
+    decompression over (and is charged again).  A stream that fits ``max_in_memory`` is
+    therefore read once into memory; a larger one is used as is (correct, but slower).
+    """
+    if artifact.size is not None:
+        return artifact
+    try:
+        data = artifact.read_all(ctx.limits.max_in_memory)
+    except LimitExceeded:
+        return artifact
+    return Artifact(
+        location=artifact.location, name=artifact.name, opener=_bytes_opener(data), size=len(data),
+        depth=artifact.depth, fs_path=None, hint=artifact.hint,
+    )
+
+
 def iter_zip_entries(artifact: Artifact, ctx: Context) -> Iterator[Finding | ScanError | ZipEntry]:
     """Every view of a zip's members plus the findings about their disagreements.
 
@@ -817,9 +853,10 @@ def iter_zip_entries(artifact: Artifact, ctx: Context) -> Iterator[Finding | Sca
     LimitExceeded when counts or declared sizes exceed ``ctx.limits``.  Used by the zip,
     torch and Keras analyzers, so every zip gets the same hostile checks.
     """
+    source = materialize(artifact, ctx)
     try:
-        with artifact.open() as stream:
-            yield from _ZipWalk(artifact, ctx, stream).entries()
+        with source.open() as stream:
+            yield from _ZipWalk(source, ctx, stream).entries()
     except struct.error as exc:
         raise MalformedInput(f"zip structure truncated: {exc}") from None
 
@@ -980,6 +1017,7 @@ class TarAnalyzer:
         seen: dict[str, int] = {}
         count = 0
         buffered = 0
+        artifact = materialize(artifact, ctx)
         with artifact.open() as stream:
             for member in _iter_tar(stream, artifact.size):
                 count += 1
