@@ -35,7 +35,11 @@ framing: ``proto frame`` (``frame(n)`` writes a FRAME header claiming ``n`` byte
 ``framed(body)`` to wrap correctly) · ``raw(b"...")`` for arbitrary bytes.
 
 Convenience: ``value(x)`` pushes a str/bytes/int/float/bool/None using the protocol's usual
-opcode, ``call(module, name, *args)`` pushes a global, the args tuple and REDUCE.
+opcode; ``global_ref(module, name)`` pushes a global the protocol's usual way (STACK_GLOBAL
+for 4+, GLOBAL before); ``stack_global_op()`` is the bare STACK_GLOBAL opcode (push the
+operands yourself, e.g. from memo); ``args(*values)`` pushes an argument tuple;
+``call(module, name, *args)`` pushes a global, the args tuple and REDUCE.
+``binbytes``/``binbytes8`` accept ``claimed=`` to write a length that lies.
 """
 
 from __future__ import annotations
