@@ -401,3 +401,14 @@ def test_zip_inside_gzip_is_read_once_in_memory() -> None:
     result = scan_bytes(data, "model.zip.gz")
     assert_fires(result, "ARC003")
     assert ("model.zip", "model/weights.pkl") in _pkl001_chains(result)
+
+
+@pytest.mark.parametrize("fix_offsets", [True, False])
+def test_zip64_end_records(fix_offsets: bool) -> None:
+    data = A.build_zip([A.ZipMember("a.txt", b"alpha", A.DEFLATED), A.ZipMember("b.txt", b"beta")],
+                       zip64=True, prefix=b"P" * 10, fix_offsets=fix_offsets)
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        assert zf.read("b.txt") == b"beta"  # the builder's ZIP64 records are valid
+    results = _run(ZipAnalyzer(), data, "x.zip")
+    assert {k: v for k, v in _members(results).items() if not k.startswith("<")} == {"a.txt": b"alpha", "b.txt": b"beta"}
+    assert_silent(_findings(results), "ARC001")

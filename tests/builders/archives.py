@@ -47,7 +47,8 @@ def _compress(data: bytes, method: int) -> bytes:
     return data
 
 
-def build_zip(members: list[ZipMember], *, prefix: bytes = b"", suffix: bytes = b"", fix_offsets: bool = True) -> bytes:
+def build_zip(members: list[ZipMember], *, prefix: bytes = b"", suffix: bytes = b"", fix_offsets: bool = True,
+              zip64: bool = False) -> bytes:
     """A zip whose headers say exactly what ``members`` say (true or not)."""
     out = io.BytesIO()
     out.write(prefix)
@@ -72,7 +73,13 @@ def build_zip(members: list[ZipMember], *, prefix: bytes = b"", suffix: bytes = 
     cd_offset = out.tell() - base
     cd = central.getvalue()
     out.write(cd)
-    out.write(struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, count, count, len(cd), cd_offset, 0))
+    if zip64:
+        rec_offset = out.tell() - base
+        out.write(struct.pack("<4sQHHIIQQQQ", b"PK\x06\x06", 44, 45, 45, 0, 0, count, count, len(cd), cd_offset))
+        out.write(struct.pack("<4sIQI", b"PK\x06\x07", 0, rec_offset, 1))
+        out.write(struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0))
+    else:
+        out.write(struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, count, count, len(cd), cd_offset, 0))
     out.write(suffix)
     return out.getvalue()
 

@@ -403,17 +403,23 @@ def _find_eocd(stream: BinaryIO, total: int) -> tuple[int, bytes] | None:
     return tail_start + pos, tail[pos : pos + _EOCD.size]
 
 
-def _eocd_values(stream: BinaryIO, eocd_offset: int, record: bytes) -> tuple[int, int, int]:
-    """(entry count, central directory size, central directory offset), ZIP64 aware."""
+def _eocd_values(stream: BinaryIO, eocd_offset: int, record: bytes) -> tuple[int, int, int, int]:
+    """(entry count, directory size, directory offset, where the directory should end), ZIP64 aware.
+
+    Like zipfile, the ZIP64 record is looked for right before its locator (where it
+    physically is), so that prepended bytes shift it too; the locator's offset is a fallback.
+    """
     _, _, _, _, count, cd_size, cd_offset, _ = _EOCD.unpack(record)
-    if eocd_offset >= _EOCD64_LOC.size:
-        loc = _read_at(stream, eocd_offset - _EOCD64_LOC.size, _EOCD64_LOC.size)
+    loc_at = eocd_offset - _EOCD64_LOC.size
+    if loc_at >= 0:
+        loc = _read_at(stream, loc_at, _EOCD64_LOC.size)
         if loc[:4] == _EOCD64_LOC_SIG:
-            rec64 = _read_at(stream, _EOCD64_LOC.unpack(loc)[2], _EOCD64.size)
-            if len(rec64) == _EOCD64.size and rec64[:4] == _EOCD64_SIG:
-                values = _EOCD64.unpack(rec64)
-                return values[7], values[8], values[9]
-    return count, cd_size, cd_offset
+            for rec_at in (loc_at - _EOCD64.size, _EOCD64_LOC.unpack(loc)[2]):
+                rec64 = _read_at(stream, rec_at, _EOCD64.size) if rec_at >= 0 else b""
+                if len(rec64) == _EOCD64.size and rec64[:4] == _EOCD64_SIG:
+                    values = _EOCD64.unpack(rec64)
+                    return values[7], values[8], values[9], rec_at
+    return count, cd_size, cd_offset, eocd_offset
 
 
 def _read_directory(artifact: Artifact, stream: BinaryIO, total: int, ctx: Context) -> _Directory | None:
@@ -422,13 +428,13 @@ def _read_directory(artifact: Artifact, stream: BinaryIO, total: int, ctx: Conte
         return None
     eocd_offset, record = found
     comment_len = _EOCD.unpack(record)[7]
-    count, cd_size, cd_offset = _eocd_values(stream, eocd_offset, record)
+    count, cd_size, cd_offset, cd_end = _eocd_values(stream, eocd_offset, record)
     if count > ctx.limits.max_members:
         raise LimitExceeded(
             f"zip declares {count} entries (limit {ctx.limits.max_members})", limit="max_members", offset=eocd_offset
         )
     # zipfile tolerates bytes prepended without fixing offsets (it shifts them); miniz does not
-    shift = max(0, eocd_offset - cd_size - cd_offset) if cd_offset + cd_size <= eocd_offset else 0
+    shift = max(0, cd_end - cd_size - cd_offset) if cd_offset + cd_size <= cd_end else 0
     start = cd_offset + shift
     if start > total:
         raise MalformedInput(f"zip central directory offset {cd_offset} is beyond the end of the file", offset=eocd_offset)
