@@ -412,3 +412,10 @@ def test_zip64_end_records(fix_offsets: bool) -> None:
     results = _run(ZipAnalyzer(), data, "x.zip")
     assert {k: v for k, v in _members(results).items() if not k.startswith("<")} == {"a.txt": b"alpha", "b.txt": b"beta"}
     assert_silent(_findings(results), "ARC001")
+
+
+def test_tar_pax_size_override_and_members_after_it() -> None:
+    big = "x" * 200  # a long name forces a pax header in front of the member
+    data = A.build_tar([(big + ".pkl", A.PAYLOAD * 30), ("after.txt", b"after")], fmt=A.tarfile.PAX_FORMAT)
+    members = _members(_run(TarAnalyzer(), data, "x.tar"))
+    assert members == {big + ".pkl": A.PAYLOAD * 30, "after.txt": b"after"}

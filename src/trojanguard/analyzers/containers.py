@@ -952,24 +952,24 @@ def _iter_tar(stream: BinaryIO, total: int | None) -> Iterator[_TarMember]:
                 raise MalformedInput("tar header truncated", offset=pos)
             return
         _check_tar_checksum(header, pos)
+        typeflag = header[156:157]
         size = _tar_number(header[124:136])
+        if typeflag not in (b"x", b"L", b"K") and "size" in pending:
+            size = _pax_size(pending.pop("size"), pos)
         if size < 0:
             raise MalformedInput(f"tar member size {size} is negative", offset=pos)
         data_offset = pos + _TAR_BLOCK
         if total is not None and data_offset + size > total:
             raise MalformedInput(f"tar member data runs past the end ({size} bytes declared)", offset=pos)
-        typeflag = header[156:157]
         pos = data_offset + -(-size // _TAR_BLOCK) * _TAR_BLOCK
         if typeflag in (b"x", b"L", b"K"):
             pending.update(_tar_meta(stream, typeflag, data_offset, size))
             continue
         name = _tar_text(header[0:100])
-        if header[257:262] == b"ustar" and header[345:346] != b"\x00":
+        if header[257:263] == b"ustar\x00" and header[345:346] != b"\x00":
             name = _tar_text(header[345:500]) + "/" + name
         name = pending.pop("path", name)
         linkname = pending.pop("linkpath", _tar_text(header[157:257]))
-        if "size" in pending:
-            size = _pax_size(pending.pop("size"), pos)
         pending.clear()
         yield _TarMember(name, typeflag, size, data_offset, linkname)
 
@@ -1031,6 +1031,12 @@ class TarAnalyzer:
                     raise LimitExceeded(f"tar holds more than {ctx.limits.max_members} members", limit="max_members")
                 yield from self._member_findings(artifact, member)
                 if member.typeflag not in _TAR_REGULAR:
+                    if member.typeflag not in _TAR_LINKS and member.typeflag not in _TAR_SKIP:
+                        yield ScanError(
+                            artifact.location.child(member.name),
+                            f"tar member type {member.typeflag!r} (e.g. GNU sparse) is not analysed",
+                            "unsupported",
+                        )
                     continue
                 n = seen[member.name] = seen.get(member.name, 0) + 1
                 name = member.name if n == 1 else f"{member.name}[{n}]"
