@@ -108,21 +108,29 @@ class PickleScan:
 
 
 class _Collector:
-    """Deduplicates findings per (rule, subject) and counts repeats as evidence."""
+    """Deduplicates findings per (rule, subject): the first place is reported, repeats are
+    counted in the ``occurrences`` evidence (a tensor-per-call checkpoint stays readable)."""
 
     def __init__(self, location: Location) -> None:
         self.location = location
-        self._seen: dict[tuple[str, str], int] = {}
-        self.findings: list[Finding] = []
+        self._pending: dict[tuple[str, str], tuple[Rule, int, str, Severity | None, dict[str, object]]] = {}
+        self._counts: dict[tuple[str, str], int] = {}
 
     def add(self, rule: Rule, subject: str, offset: int, message: str, *,
             severity: Severity | None = None, **evidence: object) -> None:
         key = (rule.id, subject)
-        if key in self._seen:
-            return
-        self._seen[key] = len(self.findings)
-        evidence.setdefault("offset", offset)
-        self.findings.append(rule.at(self.location.at_offset(offset), message, evidence=evidence, severity=severity))
+        self._counts[key] = self._counts.get(key, 0) + 1
+        if key not in self._pending:
+            evidence.setdefault("offset", offset)
+            self._pending[key] = (rule, offset, message, severity, evidence)
+
+    @property
+    def findings(self) -> list[Finding]:
+        out = []
+        for key, (rule, offset, message, severity, evidence) in self._pending.items():
+            evidence = {**evidence, "occurrences": self._counts[key]}
+            out.append(rule.at(self.location.at_offset(offset), message, evidence=evidence, severity=severity))
+        return out
 
 
 class _Policy:
