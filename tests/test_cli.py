@@ -149,6 +149,15 @@ def test_stdout_carries_only_the_report(flagged: Path, capsys: pytest.CaptureFix
     assert json.loads(out)["summary"]["findings"] >= 1
 
 
+def test_parallel_scan_gives_the_same_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for name in ("a.safetensors", "b.h5", "c.json"):
+        (tmp_path / name).write_bytes(PROTO2_PICKLE if name != "c.json" else b"{}")
+    code1, serial, _ = _run(["scan", str(tmp_path), "-q", "-f", "json"], capsys)
+    code2, parallel, _ = _run(["scan", str(tmp_path), "-q", "-f", "json", "--jobs", "2"], capsys)
+    assert code1 == code2 == 1
+    assert serial == parallel
+
+
 def test_version_and_help(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = _run(["--version"], capsys)
     assert code == 0 and out == f"trojanguard {__version__}\n"

@@ -64,19 +64,19 @@ def artifact_uri(path: str, base: str | None = None) -> str:
     Backslashes become slashes, ``./`` prefixes go, everything outside RFC 3986's
     unreserved set and ``/`` is percent-escaped (undecodable names byte by byte).
     """
-    text = path.replace("\\", "/") if os.sep == "\\" else path
+    text = path
     if base is not None and os.path.isabs(text):
         try:
             rel = os.path.relpath(text, base)
         except ValueError:  # another drive on Windows
             rel = text
-        if not rel.startswith(".."):
+        if rel != os.pardir and not rel.startswith(os.pardir + os.sep):
             text = rel
     text = text.replace(os.sep, "/")
-    if PurePath(text).is_absolute() or text.startswith("/"):
-        return "file://" + quote(text if text.startswith("/") else "/" + text, safe="/", errors="surrogateescape")
-    text = posixpath.normpath(text) if text else "."
-    return quote(text, safe="/", errors="surrogateescape")
+    if text.startswith("/") or PurePath(text).is_absolute():
+        absolute = text if text.startswith("/") else "/" + text
+        return "file://" + quote(absolute, safe="/", errors="surrogateescape")
+    return quote(posixpath.normpath(text) if text else ".", safe="/", errors="surrogateescape")
 
 
 def _rule_descriptor(rule: Rule) -> dict[str, JsonValue]:
