@@ -18,7 +18,7 @@ from trojanguard.errors import LimitExceeded, MalformedInput
 STRING = "string"
 MAX_STRING = 4096
 MAX_FIELDS = 20_000_000
-IN_MEMORY = 8 << 20
+IN_MEMORY = 1 << 20
 """Messages up to this size are read whole and walked in memory (much faster than per-byte reads)."""
 
 
