@@ -131,6 +131,11 @@ def test_output_file_written_atomically(flagged: Path, tmp_path: Path, capsys: p
     assert code == 1 and out == ""
     assert json.loads(target.read_text())["version"] == "2.1.0"
     assert os.listdir(target.parent) == ["report.sarif"]  # no temporary file left behind
+    umask = os.umask(0)
+    os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~umask, "permissions like any file the user creates"
+    code, _, err = _run(["scan", str(flagged), "-q", "-o", str(target.parent)], capsys)
+    assert code == 2 and "is a directory" in err
 
 
 def test_output_into_missing_directory_fails_before_scanning(

@@ -182,6 +182,10 @@ def write_atomic(path: str, text: str) -> None:
         raise InputError(f"cannot write {path}: directory {directory} does not exist")
     fd, tmp = tempfile.mkstemp(prefix=".trojanguard-", suffix=".tmp", dir=directory)
     try:
+        if hasattr(os, "fchmod"):  # POSIX: mkstemp's 0600 would hide the report from the rest of CI
+            umask = os.umask(0)
+            os.umask(umask)
+            os.fchmod(fd, 0o666 & ~umask)
         with os.fdopen(fd, "w", encoding="utf-8", errors="surrogateescape", newline="") as fh:
             fh.write(text)
             fh.flush()

@@ -112,6 +112,7 @@ def test_artifact_uris() -> None:
     assert artifact_uri("/elsewhere/x#1.pt", base="/repo") == "file:///elsewhere/x%231.pt"
     assert artifact_uri("bad-\udcff.pt") == "bad-%FF.pt"  # undecodable file name, byte by byte
     assert artifact_uri("../up.pt") == "../up.pt"
+    assert artifact_uri("/repo/..cache/x.pt", base="/repo") == "..cache/x.pt"
 
 
 def test_no_nan_even_from_hostile_evidence(validator: jsonschema.protocols.Validator) -> None:
