@@ -419,3 +419,11 @@ def test_tar_pax_size_override_and_members_after_it() -> None:
     data = A.build_tar([(big + ".pkl", A.PAYLOAD * 30), ("after.txt", b"after")], fmt=A.tarfile.PAX_FORMAT)
     members = _members(_run(TarAnalyzer(), data, "x.tar"))
     assert members == {big + ".pkl": A.PAYLOAD * 30, "after.txt": b"after"}
+
+
+def test_hostile_64bit_offsets_do_not_overflow() -> None:
+    data = bytearray(A.build_zip([A.ZipMember("a.pkl", A.PAYLOAD, A.DEFLATED)], zip64=True))
+    rec = data.index(b"PK\x06\x06")
+    data[rec + 48 : rec + 56] = (1 << 63).to_bytes(8, "little")  # central directory offset
+    _, errors, _ = scan_bytes(bytes(data), "x.zip")
+    assert errors and not [e for e in errors if e.kind == "internal"], errors

@@ -118,6 +118,7 @@ CRC_CHECK_TOTAL = 64 << 20
 #: Torch tensor storages (``archive/data/0``): raw numbers, never code, so not CRC-checked.
 _TENSOR_STORAGE = re.compile(r"(^|/)data/\d+$")
 _SEARCH_CHUNK = 1 << 16
+_MAX_OFFSET = 1 << 60
 #: Names that loaders look up by name: a duplicate of one of these is a high finding.
 _CODE_SUFFIXES = (".pkl", ".pickle", ".pt", ".pth", ".bin", ".py", ".json", ".h5", ".keras", ".pb")
 
@@ -357,8 +358,11 @@ class _Directory:
 
 
 def _read_at(stream: BinaryIO, offset: int, n: int) -> bytes:
+    """``n`` bytes at ``offset``; hostile 64-bit offsets and sizes read nothing instead of overflowing."""
+    if offset < 0 or offset > _MAX_OFFSET or n <= 0:
+        return b""
     stream.seek(offset)
-    return stream.read(n)
+    return stream.read(min(n, _MAX_OFFSET))
 
 
 def _stream_size(artifact: Artifact, stream: BinaryIO) -> int:
@@ -557,8 +561,9 @@ class _ZipWalk:
             yield from self._member(self.bind(self._entry_from_local(local, name, -1, "hidden")))
 
     def _entry_from_local(self, local: _Local, name: str, index: int, kind: str) -> ZipEntry:
+        csize = min(local.compressed_size, max(0, self.total - local.data_offset))
         return ZipEntry(
-            name, index, local.compressed_size, local.size, local.method, local.crc, local.offset,
+            name, index, csize, local.size, local.method, local.crc, local.offset,
             local.data_offset, local.flags, raw_name=local.name, kind=kind,
         )
 
@@ -687,7 +692,7 @@ class _ZipWalk:
                     f"local entry '{item.name}' at offset {item.offset} is missing from the central directory (hidden member)",
                     evidence={"member": item.name, "offset": item.offset},
                 )
-                yield self.bind(self._entry_from_local(item, name, -1, "hidden"))
+                yield from self._member(self.bind(self._entry_from_local(item, name, -1, "hidden")))
             else:
                 yield from self._gap(*item)
         trailing = self.total - directory.eocd_end
@@ -747,6 +752,9 @@ class _ZipWalk:
 
     def _member(self, entry: ZipEntry) -> Iterator[Finding | ScanError | ZipEntry]:
         where = self.loc.child(entry.name)
+        if entry.data_offset > self.total or entry.data_offset < 0:
+            yield ScanError(where, f"member data offset {entry.data_offset} lies beyond the end of the file", "malformed")
+            return
         if entry.data_offset + entry.compressed_size > self.total:
             yield ScanError(where, f"member data runs past the end of the file ({entry.compressed_size} bytes declared)", "malformed")
             entry.compressed_size = max(0, self.total - entry.data_offset)
@@ -863,8 +871,8 @@ def iter_zip_entries(artifact: Artifact, ctx: Context) -> Iterator[Finding | Sca
     try:
         with source.open() as stream:
             yield from _ZipWalk(source, ctx, stream).entries()
-    except struct.error as exc:
-        raise MalformedInput(f"zip structure truncated: {exc}") from None
+    except (struct.error, OverflowError) as exc:
+        raise MalformedInput(f"zip structure is inconsistent: {exc}") from None
 
 
 class ZipAnalyzer:
