@@ -427,3 +427,11 @@ def test_hostile_64bit_offsets_do_not_overflow() -> None:
     data[rec + 48 : rec + 56] = (1 << 63).to_bytes(8, "little")  # central directory offset
     _, errors, _ = scan_bytes(bytes(data), "x.zip")
     assert errors and not [e for e in errors if e.kind == "internal"], errors
+
+
+def test_empty_central_directory_with_local_entries() -> None:
+    data = A.build_zip([A.ZipMember("model/weights.pkl", A.PAYLOAD, in_central=False),
+                        A.ZipMember("b.txt", b"b", in_central=False)])
+    result = scan_bytes(data, "x.zip")
+    assert_fires(result, "ARC001", contains="hidden")
+    assert any(c[0].startswith("model/weights.pkl[hidden@0]") for c in _pkl001_chains(result))

@@ -675,6 +675,8 @@ class _ZipWalk:
         """Data before, between and after the entries; local entries the directory omits."""
         known = {e.header_offset: e for e in members}
         first = min((e.header_offset for e in members), default=directory.cd_offset)
+        if _read_at(self.stream, 0, 4) == _LOCAL_SIG:
+            first = 0  # local entries before the first listed one are hidden members, not a prefix
         if first > 0:
             yield DATA_OUTSIDE_ENTRIES.at(
                 self.loc.at_offset(0),
