@@ -183,3 +183,19 @@ def test_mutated_keras_tf_tflite_inputs_never_crash() -> None:
                 mutated = mutated[: rnd.randrange(len(mutated))]
             _, errors, _ = scan_bytes(bytes(mutated), name)
             assert all(e.kind != "internal" for e in errors), (name, errors)
+
+
+def test_duplicate_config_json_every_view_is_checked() -> None:
+    import io
+    import json
+    import warnings
+    import zipfile
+
+    buf = io.BytesIO()
+    with warnings.catch_warnings(), zipfile.ZipFile(buf, "w") as zf:
+        warnings.simplefilter("ignore")
+        zf.writestr("metadata.json", "{}")
+        zf.writestr("config.json", json.dumps(kf.functional([kf.dense()])))
+        zf.writestr("config.json", json.dumps(kf.functional([kf.lambda_v3(_evil, "shadow")])))
+    result = scan_bytes(buf.getvalue(), "model.keras")
+    assert_fires(result, "KER001", contains="shadow")

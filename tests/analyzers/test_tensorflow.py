@@ -90,3 +90,18 @@ def test_hostile_protobufs_never_crash() -> None:
         for name in ("saved_model.pb", "frozen.pb", "keras_metadata.pb"):
             _, errors, _ = scan_bytes(data, name)
             assert all(e.kind != "internal" for e in errors), (name, data, errors)
+
+
+def test_saved_model_directory_zipped_is_found() -> None:
+    import zipfile
+
+    fn = tf.function("__inference_serve_1", [tf.node("cb", "EagerPyFunc")])
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("export/saved_model.pb", tf.saved_model(tf.graphdef([], [fn, *tf.standard_saver_functions()])))
+        zf.writestr("export/fingerprint.pb", b"\x08\x01\x10\x02")
+        zf.writestr("export/variables/variables.index", b"\x00" * 16)
+    result = scan_bytes(buf.getvalue(), "export.zip")
+    found = assert_fires(result, "TFS001", min_severity=Severity.CRITICAL, contains="EagerPyFunc")
+    assert found[0].location.members == ("export/saved_model.pb",)
+    assert not any("SaveV2" in f.message for f in result[0])
