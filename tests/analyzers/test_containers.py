@@ -435,3 +435,10 @@ def test_empty_central_directory_with_local_entries() -> None:
     result = scan_bytes(data, "x.zip")
     assert_fires(result, "ARC001", contains="hidden")
     assert any(c[0].startswith("model/weights.pkl[hidden@0]") for c in _pkl001_chains(result))
+
+
+def test_data_descriptor_flag_in_one_record_only() -> None:
+    data = A.build_zip([A.ZipMember("model/weights.pkl", A.PAYLOAD, A.DEFLATED, local_flags=0x0008)])
+    results = _run(ZipAnalyzer(), data, "x.zip")
+    assert_fires(_findings(results), "ARC005", contains="data descriptor")
+    assert _members(results)["model/weights.pkl"] == A.PAYLOAD

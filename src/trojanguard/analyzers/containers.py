@@ -605,6 +605,12 @@ class _ZipWalk:
                 evidence={"member": entry.raw_name, "local_flags": local.flags, "central_flags": entry.flags},
                 severity=Severity.HIGH,
             )
+        if (local.flags ^ entry.flags) & _FLAG_DESCRIPTOR:
+            yield SUSPICIOUS_FLAGS.at(
+                where,
+                f"'{entry.raw_name}' uses a data descriptor in only one of its local header and central directory entry",
+                evidence={"member": entry.raw_name, "local_flags": local.flags, "central_flags": entry.flags},
+            )
         if local.method != entry.method:
             yield ZIP_DISAGREEMENT.at(
                 where,
