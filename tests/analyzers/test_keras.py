@@ -199,3 +199,13 @@ def test_duplicate_config_json_every_view_is_checked() -> None:
         zf.writestr("config.json", json.dumps(kf.functional([kf.lambda_v3(_evil, "shadow")])))
     result = scan_bytes(buf.getvalue(), "model.keras")
     assert_fires(result, "KER001", contains="shadow")
+
+
+def test_tensorflow_math_function_is_medium_and_io_is_high() -> None:
+    gelu = {"module": "tensorflow.python.ops.nn_ops", "class_name": "function", "config": "gelu"}
+    write = {"module": "tensorflow.io", "class_name": "function", "config": "write_file"}
+    result = scan_bytes(kf.keras_zip(kf.functional([gelu, write])), "model.keras")
+    found = assert_fires(result, "KER002")
+    by_target = {dict(f.evidence)["target"]: f.severity for f in found}
+    assert by_target["tensorflow.python.ops.nn_ops.gelu"] == Severity.MEDIUM
+    assert by_target["tensorflow.io.write_file"] == Severity.HIGH

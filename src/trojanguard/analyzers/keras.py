@@ -230,11 +230,14 @@ def _check_module(obj: dict[str, Any], class_name: str, path: str, where: Locati
         if class_name == "function" and isinstance(obj.get("config"), str):
             target = f"{module}.{obj['config']}"
         reason = policy.critical_reason(target)
+        severity = Severity.CRITICAL if reason else Severity.HIGH
+        if not reason and module.startswith("tensorflow") and not any(d in target for d in _TFOP_DANGER):
+            severity = Severity.MEDIUM  # a TensorFlow math function (tf.nn.gelu): foreign but not I/O
         yield FOREIGN_CALLABLE.at(
             where,
             f"config object at {path or '/'} imports {target} (outside Keras)" + (f": {reason}" if reason else ""),
             evidence={"path": path, "target": target, "module": module},
-            severity=Severity.CRITICAL if reason else Severity.HIGH,
+            severity=severity,
         )
     elif isinstance(registered, str) and ">" in registered:
         package = registered.split(">", 1)[0]
