@@ -442,3 +442,8 @@ def test_data_descriptor_flag_in_one_record_only() -> None:
     results = _run(ZipAnalyzer(), data, "x.zip")
     assert_fires(_findings(results), "ARC005", contains="data descriptor")
     assert _members(results)["model/weights.pkl"] == A.PAYLOAD
+
+
+def test_descriptor_flag_without_descriptor_keeps_the_walk_aligned() -> None:
+    data = A.build_zip([A.ZipMember("a.txt", b"a", local_flags=0x0008), A.ZipMember("b.txt", b"b")])
+    assert_silent(_findings(_run(ZipAnalyzer(), data, "x.zip")), "ARC004")

@@ -755,6 +755,8 @@ class _ZipWalk:
         if not local.flags & _FLAG_DESCRIPTOR:
             return pos
         sig = _read_at(self.stream, pos, 4)
+        if sig in (_LOCAL_SIG, _CENTRAL_SIG, _EOCD_SIG):
+            return pos  # the flag promised a descriptor that is not there
         base = pos + 4 if sig == _DD_SIG else pos
         return base + (20 if local.size >= 0xFFFFFFFF or local.compressed_size >= 0xFFFFFFFF else 12)
 
