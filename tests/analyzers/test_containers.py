@@ -447,3 +447,24 @@ def test_data_descriptor_flag_in_one_record_only() -> None:
 def test_descriptor_flag_without_descriptor_keeps_the_walk_aligned() -> None:
     data = A.build_zip([A.ZipMember("a.txt", b"a", local_flags=0x0008), A.ZipMember("b.txt", b"b")])
     assert_silent(_findings(_run(ZipAnalyzer(), data, "x.zip")), "ARC004")
+
+
+class _Unseekable(io.RawIOBase):
+    def __init__(self) -> None:
+        self.buf = io.BytesIO()
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, b: bytes) -> int:  # type: ignore[override]
+        return self.buf.write(b)
+
+
+def test_streamed_zip_with_real_data_descriptors_is_clean() -> None:
+    sink = _Unseekable()
+    with zipfile.ZipFile(sink, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("a.json", '{"a": 1}')
+        zf.writestr("b.txt", "bee " * 100)
+    results = _run(ZipAnalyzer(), sink.buf.getvalue(), "s.zip")
+    assert not _findings(results), _findings(results)
+    assert _members(results) == {"a.json": b'{"a": 1}', "b.txt": b"bee " * 100}
