@@ -468,3 +468,11 @@ def test_streamed_zip_with_real_data_descriptors_is_clean() -> None:
     results = _run(ZipAnalyzer(), sink.buf.getvalue(), "s.zip")
     assert not _findings(results), _findings(results)
     assert _members(results) == {"a.json": b'{"a": 1}', "b.txt": b"bee " * 100}
+
+
+def test_overlap_bomb_is_stopped_from_headers_with_default_limits() -> None:
+    data = A.overlapping_zip(count=500, size=1 << 20)  # 500 MiB declared from ~30 kB
+    result = scan_bytes(data, "bomb.zip")
+    assert_fires(result, "SCN002", contains="ratio")
+    assert_fires(result, "ARC007", contains="overlap")
+    assert len(data) < 64 << 10

@@ -144,15 +144,15 @@ def odd_flags_zip() -> bytes:
     return build_zip([ZipMember("a.txt", b"abc", STORED, flags=0x0008 | 0x2000)])
 
 
-def overlapping_zip() -> bytes:
-    """Two central entries pointing at the same local header and data (a minimal 'quoted' overlap)."""
-    single = build_zip([ZipMember("a.bin", b"\x00" * 1000, DEFLATED)])
+def overlapping_zip(count: int = 2, size: int = 1000) -> bytes:
+    """``count`` central entries pointing at one local header and its data (an overlap bomb
+    when ``size`` is large: the same compressed kernel is counted ``count`` times)."""
+    single = build_zip([ZipMember("m0.bin", b"\x00" * size, DEFLATED)])
     cd_start = single.index(b"PK\x01\x02")
     eocd_start = single.index(b"PK\x05\x06")
     entry = single[cd_start:eocd_start]
-    second = entry.replace(b"a.bin", b"b.bin")
-    cd = entry + second
-    eocd = struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, 2, 2, len(cd), cd_start, 0)
+    cd = b"".join(entry.replace(b"m0.bin", f"m{i}.bin".encode()[:6].ljust(6, b"_")) for i in range(count))
+    eocd = struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, count, count, len(cd), cd_start, 0)
     return single[:cd_start] + cd + eocd
 
 
