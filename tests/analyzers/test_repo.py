@@ -93,3 +93,10 @@ def test_hostile_python_and_json_never_crash(tmp_path: Path) -> None:
     rf.write_repo(tmp_path / "x", {"config.json": {"auto_map": {"AutoModel": 5, "B": ["..", None], "C": "nodot"}}})
     report = scan([str(tmp_path / "x")])
     assert all(e.kind != "internal" for e in report.errors), report.errors
+
+
+def test_dynamic_import_and_getattr_chains_are_resolved() -> None:
+    source = b'__import__("os").system("id")\ngetattr(__import__("subprocess"), "run")(["id"])\n'
+    result = scan_bytes(source, "trick.py")
+    assert_fires(result, "REP002", contains="os.system")
+    assert_fires(result, "REP002", contains="subprocess.run")

@@ -313,12 +313,28 @@ class _CallVisitor(ast.NodeVisitor):
         while isinstance(expr, ast.Attribute):
             parts.append(expr.attr)
             expr = expr.value
+        if isinstance(expr, ast.Call):
+            base_call = self._dynamic_base(expr)
+            return None if base_call is None else ".".join([base_call, *reversed(parts)])
         if not isinstance(expr, ast.Name):
             return None
         base = self.aliases.get(expr.id)
         if base is None:
             base = f"builtins.{expr.id}" if expr.id in _BUILTINS else expr.id
         return ".".join([base, *reversed(parts)])
+
+    def _dynamic_base(self, call: ast.Call) -> str | None:
+        """``__import__("os")`` / ``importlib.import_module("os")`` -> ``os``;
+        ``getattr(os, "system")`` -> ``os.system`` (literal names only)."""
+        target = self.resolve(call.func)
+        args = call.args
+        literal = [a.value for a in args if isinstance(a, ast.Constant) and isinstance(a.value, str)]
+        if target in ("builtins.__import__", "importlib.import_module") and args and literal[:1] == [getattr(args[0], "value", None)]:
+            return literal[0]
+        if target == "builtins.getattr" and len(args) >= 2 and isinstance(args[1], ast.Constant) and isinstance(args[1].value, str):
+            owner = self.resolve(args[0]) if isinstance(args[0], (ast.Name, ast.Attribute, ast.Call)) else None
+            return None if owner is None else f"{owner}.{args[1].value}"
+        return None
 
     def _decoder_in(self, node: ast.AST) -> str | None:
         for sub in ast.walk(node):
