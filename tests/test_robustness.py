@@ -16,10 +16,10 @@ import tarfile
 import zipfile
 from collections import OrderedDict
 
-from conftest import scan_bytes
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from conftest import scan_bytes
 from trojanguard.artifact import Limits
 
 NAMES = (

@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from conftest import assert_fires, assert_silent, scan_bytes
-
 from trojanguard.analyzers import BUILTIN
 from trojanguard.analyzers.base import Context, Result
 from trojanguard.artifact import Artifact, Limits
@@ -202,3 +201,15 @@ def test_builtin_registry_covers_code_carrying_formats() -> None:
     handled = {fmt for analyzer in BUILTIN for fmt in analyzer.formats}
     for fmt in (Format.PICKLE, Format.TORCH_ZIP, Format.TORCH_LEGACY, Format.NUMPY, Format.ZIP, Format.TAR, Format.GZIP):
         assert fmt in handled, fmt
+
+
+def test_zip_with_prepended_pickle_is_read_as_zip_and_prefix_scanned() -> None:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr("readme.txt", "hello")
+    evil = b"cos\nsystem\n(S'id'\ntR."
+    assert identify(_art(evil + buf.getvalue(), "m.zip")) is Format.ZIP
+    result = scan_bytes(evil + buf.getvalue(), "m.zip")
+    found = assert_fires(result, "PKL001")
+    assert any("<prefix>" in (f.location.member or "") for f in found)
+    assert_silent(scan_bytes(buf.getvalue(), "m.zip"), "PKL001")

@@ -13,7 +13,7 @@ __version__ = "0.1.0"
 from .model import Confidence, Finding, Location, Report, Rule, ScanError, Severity  # noqa: E402
 
 
-def scan(paths: "list[str] | tuple[str, ...]", **kwargs: object) -> Report:
+def scan(paths: list[str] | tuple[str, ...], **kwargs: object) -> Report:
     """Scan files/directories statically and return a Report (see ``scanner.scan``)."""
     from .scanner import scan as _scan
 

@@ -17,7 +17,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
-from typing import BinaryIO
+from typing import BinaryIO, cast
 
 from .errors import LimitExceeded
 from .model import Location
@@ -125,7 +125,11 @@ class Artifact:
     def window(self, name: str, start: int, length: int, *, hint: str | None = None) -> Artifact:
         """A child that is a byte range of this artifact (zero copy)."""
         parent = self.opener
-        return self.member(name, lambda: SliceReader(parent(), start, length), length, hint=hint)
+
+        def opener() -> BinaryIO:
+            return cast(BinaryIO, SliceReader(parent(), start, length))
+
+        return self.member(name, opener, length, hint=hint)
 
     def open(self) -> BinaryIO:
         return self.opener()
@@ -276,7 +280,7 @@ class BoundedReader(io.RawIOBase):
 
     def read(self, size: int = -1) -> bytes:
         if size is None or size < 0:
-            parts = []
+            parts: list[bytes] = []
             while True:
                 chunk = self.read(_CHUNK)
                 if not chunk:

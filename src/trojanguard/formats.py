@@ -137,7 +137,7 @@ def zip_kind_from_names(names: list[str]) -> Format:
 
 def _looks_like_json(head: bytes) -> bool:
     text = head.lstrip()
-    if not text[:1] in (b"{", b"["):
+    if text[:1] not in (b"{", b"["):
         return False
     try:
         json.loads(head)
@@ -168,9 +168,11 @@ def _looks_like_safetensors(head: bytes, size: int | None) -> bool:
     if len(head) < 10:
         return False
     n = int.from_bytes(head[:8], "little")
-    if n == 0 or (size is not None and n > size):
+    if n < 2:
         return False
-    return head[8:9] == b"{"
+    # a length past the end of the file is still safetensors (a hostile header the analyzer
+    # reports); the JSON object start right after the prefix is what identifies the format
+    return head[8:9] == b"{" and (size is None or n <= size or head[9:10] in (b'"', b" ", b"\n", b"}"))
 
 
 def _looks_like_tflite(head: bytes) -> bool:
@@ -201,8 +203,40 @@ def _protobuf_kind(artifact: Artifact, head: bytes) -> Format | None:
     return None
 
 
+def _has_zip_tail(artifact: Artifact) -> bool:
+    """True when an end-of-central-directory record ends the file exactly.
+
+    Python's ``zipfile`` (and everything built on it) finds a zip by its tail, so a zip
+    with data prepended — a pickle, a script — opens fine there while head-sniffing tools
+    see only the prefix.  Such files are treated as zips; the zip analyzer reports the
+    prefix and hands it back for analysis.
+    """
+    size = artifact.size
+    if size is None or size < 22:
+        return False
+    with artifact.open() as stream:
+        start = max(0, size - (22 + 0xFFFF))
+        stream.seek(start)
+        tail = stream.read(size - start)
+    pos = tail.rfind(b"PK\x05\x06")
+    while pos >= 0:
+        if pos + 22 <= len(tail):
+            comment = int.from_bytes(tail[pos + 20 : pos + 22], "little")
+            if pos + 22 + comment == len(tail):
+                return True
+        pos = tail.rfind(b"PK\x05\x06", 0, pos)
+    return False
+
+
 def identify(artifact: Artifact) -> Format:
     """The format of ``artifact`` judged by content (name used only to break protobuf ties)."""
+    fmt = _identify_head(artifact)
+    if fmt in (Format.PICKLE, Format.UNKNOWN, Format.TEXT) and _has_zip_tail(artifact):
+        return _zip_kind(artifact)
+    return fmt
+
+
+def _identify_head(artifact: Artifact) -> Format:
     if artifact.size == 0:
         return Format.EMPTY
     head = artifact.head()

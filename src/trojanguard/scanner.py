@@ -310,7 +310,7 @@ def scan(
     if jobs > 1 and total > 1:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
             futures = [pool.submit(_scan_path, real, display, limits) for real, display in files]
-            for i, ((_, display), future) in enumerate(zip(files, futures), 1):
+            for i, ((_, display), future) in enumerate(zip(files, futures, strict=True), 1):
                 try:
                     collect(i, display, future.result())
                 except Exception as exc:  # noqa: BLE001 - a dead worker loses one file, not the scan
