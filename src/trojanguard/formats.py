@@ -187,6 +187,8 @@ def _protobuf_kind(artifact: Artifact, head: bytes) -> Format | None:
         return Format.SAVEDMODEL
     if name in ("keras_metadata.pb", "fingerprint.pb"):
         return Format.PROTOBUF
+    if ext == ".onnx" and head:
+        return Format.ONNX  # the ONNX analyzer reports a .onnx that does not parse (ONX005)
     if not head:
         return None
     first = head[0]
@@ -198,7 +200,7 @@ def _protobuf_kind(artifact: Artifact, head: bytes) -> Format | None:
         return Format.ONNX
     if ext == ".pb" or ext == ".graphdef":
         return Format.TF_GRAPHDEF if first == 0x0A else Format.PROTOBUF
-    if first == 0x08 and len(head) > 2 and head[1] < 0x20 and head[2] in (0x12, 0x1A, 0x22, 0x3A, 0x42):
+    if first == 0x08 and len(head) > 2 and head[1] < 0x20 and head[2] in (0x12, 0x1A, 0x22, 0x28, 0x32, 0x3A, 0x42):
         return Format.ONNX  # ir_version then producer/graph/opset: ONNX without its extension
     return None
 
