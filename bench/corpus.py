@@ -322,6 +322,39 @@ def _keras(root: Path) -> list[dict[str, str]]:
     return rows
 
 
+#: tests/builders/archives.py makers whose archive carries the os.system pickle, and the
+#: file name each is written under (the evasion is in the container, not the pickle)
+_EVASIVE_ARCHIVES = {
+    "crc_mismatch_zip": "crc_mismatch.zip",
+    "duplicate_zip": "duplicate_names.zip",
+    "name_mismatch_zip": "local_central_name_mismatch.pt",
+    "hidden_entry_zip": "hidden_local_entry.pt",
+    "prefix_zip": "pickle_before_zip.zip",
+    "corrupted_first_header_zip": "corrupted_first_header.zip",
+    "fake_encrypted_zip": "fake_encrypted.zip",
+    "torch_legacy_tar": "torch_legacy.tar",
+    "nested_zip_in_tar_in_gzip": "zip_in_tar_in_gzip.tar.gz",
+}
+
+
+def _archives(root: Path) -> list[dict[str, str]]:
+    """Malformed/evasive containers from tests/builders/archives.py (and its benign zip)."""
+    ab = _optional_builder("archives")
+    if ab is None:
+        return []
+    rows = []
+    makers = [("malicious", fn, name) for fn, name in _EVASIVE_ARCHIVES.items()] + [
+        ("benign", "benign_zip", "benign.zip")
+    ]
+    for label, fn, name in makers:
+        make = getattr(ab, fn, None)
+        if make is None:
+            continue
+        rel = _write(root, f"{label}/archives/{name}", make())
+        rows.append({"file": rel, "expected": label, "payload": fn, "carrier": "archive-evasion"})
+    return rows
+
+
 def _real_models(root: Path, real_dir: Path) -> list[dict[str, str]]:
     rows = []
     for src in sorted(p for p in real_dir.rglob("*") if p.is_file()):
@@ -350,6 +383,7 @@ def build(out: Path = DEFAULT_OUT, real_dir: Path | None = CACHE / "real") -> li
                 rows.append({"file": rel, "expected": label, "payload": name, "carrier": carrier})
     rows += _generated_benign(out)
     rows += _keras(out)
+    rows += _archives(out)
     if real_dir is not None and real_dir.is_dir():
         rows += _real_models(out, real_dir)
     manifest = {"payload_source": source, "files": rows}

@@ -47,8 +47,13 @@ PEER_BIN = PEERS_VENV / "bin"
 OUT = BENCH / "out"
 CORPUS = BENCH / ".cache" / "corpus"
 #: torch (the one offline-available version) lets modelaudit resolve torch globals from source
-PEER_PACKAGES = ("modelscan", "picklescan", "fickling", "modelaudit", "torch==2.13.0", "h5py")
+PEER_PACKAGES = ("picklescan", "fickling", "modelaudit", "torch==2.13.0", "h5py")
 GNU_TIME = "/usr/bin/time"
+#: modelscan gets a venv of its own: it calls numpy.lib.format._check_version, which numpy
+#: 2.3 removed, while modelaudit pins numpy 2.4 on Python 3.11 (one shared venv broke
+#: modelscan's .npy scanning: "module 'numpy.lib.format' has no attribute '_check_version'")
+MODELSCAN_BIN = PEERS_VENV / "envs" / "modelscan" / "bin"
+MODELSCAN_PACKAGES = ("modelscan[h5py]", "numpy<2.3")
 SEVERITY_ORDER = ("info", "low", "medium", "high", "critical")
 #: modelaudit never phones home during a benchmark (its telemetry switch, read from its source)
 PEER_ENV = {**os.environ, "PROMPTFOO_DISABLE_TELEMETRY": "1", "NO_COLOR": "1", "TERM": "dumb"}
@@ -209,7 +214,7 @@ def run_modelscan(root: Path, files: Sequence[str], jobs: int, timeout: float) -
     with tempfile.TemporaryDirectory() as tmp:
         report_path = Path(tmp) / "modelscan.json"
         cmd = [
-            str(PEER_BIN / "modelscan"),
+            str(MODELSCAN_BIN / "modelscan"),
             "scan",
             "-p",
             str(root),
@@ -359,15 +364,17 @@ TOOLS: dict[str, Callable[[Path, Sequence[str], int, float], ToolRun]] = {
 
 # --------------------------------------------------------------------------- peers venv
 def ensure_peers() -> None:
-    if (PEER_BIN / "modelaudit").exists():
-        return
-    subprocess.run([sys.executable, "-m", "venv", str(PEERS_VENV)], check=True)
-    subprocess.run([str(PEER_BIN / "pip"), "install", *PEER_PACKAGES], check=True)
+    for bindir, packages in ((PEER_BIN, PEER_PACKAGES), (MODELSCAN_BIN, MODELSCAN_PACKAGES)):
+        if (bindir / "python").exists():
+            continue
+        subprocess.run([sys.executable, "-m", "venv", str(bindir.parent)], check=True)
+        subprocess.run([str(bindir / "pip"), "install", *packages], check=True)
 
 
 def _peer_version(dist: str) -> str:
+    bindir = MODELSCAN_BIN if dist == "modelscan" else PEER_BIN
     proc = subprocess.run(
-        [str(PEER_BIN / "python"), "-c", f"import importlib.metadata as m; print(m.version({dist!r}))"],
+        [str(bindir / "python"), "-c", f"import importlib.metadata as m; print(m.version({dist!r}))"],
         capture_output=True,
         text=True,
     )

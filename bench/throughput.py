@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from builders.pickles import PickleBuilder  # noqa: E402
 from corpus import state_dict_pickle  # noqa: E402
-from peers import OUT, PEER_BIN, REPO, _trojanguard_cmd, run_cmd  # noqa: E402
+from peers import MODELSCAN_BIN, OUT, PEER_BIN, REPO, _trojanguard_cmd, run_cmd  # noqa: E402
 
 DIR = REPO / "bench" / ".cache" / "throughput"
 BLOCK = os.urandom(1 << 20)  # incompressible filler, written repeatedly
@@ -103,7 +103,7 @@ def commands(path: Path) -> dict[str, list[str]]:
         "trojanguard": tg,
         "picklescan": [str(PEER_BIN / "picklescan"), "-p", str(path)],
         "modelscan": [
-            str(PEER_BIN / "modelscan"),
+            str(MODELSCAN_BIN / "modelscan"),
             "scan",
             "-p",
             str(path),
