@@ -128,6 +128,8 @@ def test_oversized_metadata_string() -> None:
     result = scan_bytes(gguf_file([big]), "m.gguf", limits=Limits(max_in_memory=1024))
     assert_fires(result, "GGF006", contains="general.description")
     assert_silent(scan_bytes(gguf_file([big]), "m.gguf"), "GGF006")
+    huge_template = kv_string("tokenizer.chat_template", "{{ x }}" + "{{" * (300 << 10))
+    assert_fires(scan_bytes(gguf_file([huge_template]), "m.gguf"), "GGF006", contains="not parsed")
 
 
 class _Counting(io.BytesIO):

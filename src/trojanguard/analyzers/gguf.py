@@ -289,10 +289,19 @@ def _parse_gguf(artifact: Artifact, ctx: Context) -> Iterator[Finding]:
     yield from tensor_findings
 
 
+def _looks_like_template(text: str) -> bool:
+    return any(a in text and b in text for a, b in policy.TEMPLATE_DELIMITERS)
+
+
 def _templates(strings: dict[str, str], loc: Location) -> Iterator[Finding]:
     for key, text in strings.items():
-        if policy.TEMPLATE_KEY.match(key) or policy.TEMPLATE_MARKERS.search(text):
-            yield from analyze_template(text, loc, key)
+        if not (policy.TEMPLATE_KEY.match(key) or _looks_like_template(text)):
+            continue
+        if len(text) > policy.MAX_TEMPLATE_CHARS:
+            yield METADATA_OVERSIZED.at(loc, f"template {key!r} is {len(text)} characters; not parsed",
+                                        evidence={"key": key, "length": len(text)})
+            continue
+        yield from analyze_template(text, loc, key)
 
 
 _LEGACY = {b"lmgg": "ggml", b"fmgg": "ggmf", b"tjgg": "ggjt"}
@@ -337,9 +346,18 @@ def analyze_template(text: str, loc: Location, key: str = "tokenizer.chat_templa
     except RecursionError:
         return [TEMPLATE_UNPARSABLE.at(loc, f"{key}: template nested too deeply to parse", evidence={"key": key})]
     walker = _TemplateWalker(loc, key)
-    walker.defined = {m.name for m in tree.find_all(nodes.Macro)}
+    walker.defined = {m.name for m in _iter_nodes(tree) if isinstance(m, nodes.Macro)}
     walker.walk(tree)
     return walker.findings[:MAX_REPORTED * 2]
+
+
+def _iter_nodes(tree: nodes.Node) -> Iterator[nodes.Node]:
+    """Every node, iteratively (hostile templates nest deeper than Python's recursion limit)."""
+    stack: list[nodes.Node] = [tree]
+    while stack:
+        node = stack.pop()
+        yield node
+        stack.extend(node.iter_child_nodes())
 
 
 def _is_dunder(name: str) -> bool:
@@ -362,11 +380,8 @@ class _TemplateWalker:
                                      severity=severity))
 
     def walk(self, tree: nodes.Node) -> None:
-        stack: list[nodes.Node] = [tree]
-        while stack:
-            node = stack.pop()
+        for node in _iter_nodes(tree):
             self.visit(node)
-            stack.extend(node.iter_child_nodes())
 
     def visit(self, node: nodes.Node) -> None:
         if isinstance(node, nodes.Getattr):
@@ -440,7 +455,7 @@ class _TemplateWalker:
 def _builds_name(node: nodes.Node) -> bool:
     """True for expressions that assemble a string (concatenation, ~, format/join filters)."""
     if isinstance(node, (nodes.Concat, nodes.Add, nodes.Mod)):
-        return any(isinstance(n, nodes.Const) and isinstance(n.value, str) for n in node.find_all(nodes.Const))
+        return any(isinstance(n, nodes.Const) and isinstance(n.value, str) for n in _iter_nodes(node))
     if isinstance(node, nodes.Filter):
         return node.name in policy.NAME_BUILDING_FILTERS
     return False

@@ -72,5 +72,9 @@ NAME_BUILDING_FILTERS: frozenset[str] = frozenset({"format", "join", "replace", 
 
 #: Metadata keys whose string value is a chat template.
 TEMPLATE_KEY = re.compile(r"^tokenizer\.chat_template(\..+)?$")
-#: Heuristic for "this string is a Jinja template" on other keys.
-TEMPLATE_MARKERS = re.compile(r"\{\{.*?\}\}|\{%.*?%\}", re.DOTALL)
+#: Heuristic for "this string is a Jinja template" on other keys: an opening and a closing
+#: delimiter of the same kind (substring tests, linear time on hostile strings).
+TEMPLATE_DELIMITERS: tuple[tuple[str, str], ...] = (("{{", "}}"), ("{%", "%}"))
+#: Templates larger than this are reported (GGF006) instead of parsed: real ones are < 50 KB, and
+#: Jinja2 parses about 150 KB/s on hostile input, so this bounds the parse to ~2 s.
+MAX_TEMPLATE_CHARS = 256 << 10
