@@ -129,7 +129,7 @@ def iter_graphs(model: Any) -> Iterator[tuple[str, Graphish]]:
 def _location_problem(location: str, base_dir: str | None) -> tuple[Severity, str] | None:
     """Why an external-data location is dangerous, or None."""
     norm = location.replace("\\", "/")
-    if norm.startswith(("/dev/", "/proc/", "/sys/")) or "/proc/" in norm or "/dev/" in norm:
+    if norm.startswith(("/dev/", "/proc/", "/sys/", "//./", "//?/")):
         return Severity.CRITICAL, "names a device or special file"
     if _URL.match(location) and not _DRIVE.match(location):
         return Severity.HIGH, "is a URL"
