@@ -158,7 +158,7 @@ INTROSPECTION_ATTRIBUTES = frozenset({
 })
 
 #: Longest dotted chain worth resolving; legitimate names have a handful of parts.
-MAX_PARTS = 16
+MAX_PARTS = 10
 
 
 # --------------------------------------------------------------------------- denylist
@@ -676,15 +676,19 @@ DENY_PATTERNS: tuple[_Pattern, ...] = tuple(
 ALLOW_PATTERNS: tuple[_Pattern, ...] = tuple(
     _Pattern(p, re.compile(rx), Entry(c, r)) for p, rx, c, r in _ALLOW_PATTERN_SPEC
 )
-_ALIASES_BY_LENGTH = tuple(sorted(MODULE_ALIASES.items(), key=lambda kv: -len(kv[0])))
+_LONGEST_ALIAS = max(alias.count(".") + 1 for alias in MODULE_ALIASES)
 
 
 # --------------------------------------------------------------------------- lookup
 def normalise_module(module: str) -> str:
-    """Apply :data:`MODULE_ALIASES` (longest prefix first)."""
-    for alias, target in _ALIASES_BY_LENGTH:
-        if module == alias or module.startswith(alias + "."):
-            return target + module[len(alias):]
+    """Apply :data:`MODULE_ALIASES` (longest matching dotted prefix first)."""
+    if "." not in module:
+        return MODULE_ALIASES.get(module, module)
+    parts = module.split(".")
+    for i in range(min(len(parts), _LONGEST_ALIAS), 0, -1):
+        target = MODULE_ALIASES.get(".".join(parts[:i]))
+        if target is not None:
+            return ".".join([target, *parts[i:]])
     return module
 
 
@@ -707,17 +711,16 @@ def _candidates(module: str, name: str) -> Iterator[tuple[str, str]]:
     ``('pathlib', 'os.system')``: CPython walks ``getattr(pathlib, 'os')`` then
     ``.system``; ``pathlib.os`` is a module re-export, so the target is ``os.system``.
     Statically we do not know which attributes are modules, so every split is a
-    candidate: inside the module (``pkg.sub:fn`` for ``pkg:sub.fn``) and absolute
-    (``os:system`` for ``anything:os.system``).
+    candidate: inside the module (``pkg.sub:fn`` for ``pkg:sub.fn``) and absolute from any
+    attribute on (``sys:modules`` for ``collections:abc.sys.modules``).
     """
     parts = name.split(".")
     yield module, name
-    for i in range(1, len(parts)):
-        head, tail = ".".join(parts[:i]), ".".join(parts[i:])
-        yield normalise_module(f"{module}.{head}"), tail
-        yield normalise_module(head), tail
-    if name:
-        yield normalise_module(f"{module}.{name}"), ""  # the attribute may be a submodule
+    for i in range(1, len(parts) + 1):
+        tail = ".".join(parts[i:])
+        yield normalise_module(".".join([module, *parts[:i]])), tail
+        for j in range(i):
+            yield normalise_module(".".join(parts[j:i])), tail
 
 
 def _deny_entry(module: str, name: str) -> tuple[str, Entry] | None:
@@ -776,7 +779,7 @@ def _lookup(module: str, name: str) -> tuple[Status, str, Entry]:
     module, name = normalise(module, name)
     if name.count(".") >= MAX_PARTS or module.count(".") >= MAX_PARTS:
         return Status.DENY, "", Entry(OBFUSCATION, f"attribute chain of more than {MAX_PARTS} parts")
-    for cand_module, cand_name in _candidates(module, name):
+    for cand_module, cand_name in dict.fromkeys(_candidates(module, name)):
         hit = _deny_entry(cand_module, cand_name)
         if hit is not None:
             return Status.DENY, hit[0], hit[1]
