@@ -372,7 +372,7 @@ _M: dict[str, Callable[[], bytes]] = {
         "transformers.models.auto.auto_factory", "getattribute_from_module", "evil/model", "from_pretrained"),
     # ---- THREATS 1: files and network
     "technique-builtins-open-write": lambda: _call("builtins", "open", "/tmp/trojanguard-canary", "w"),
-    "cve-2025-10156-io-fileio": lambda: _call("_io", "FileIO", "/tmp/trojanguard-canary", "w"),
+    "technique-io-fileio-c-module": lambda: _call("_io", "FileIO", "/tmp/trojanguard-canary", "w"),
     "technique-logging-filehandler": lambda: _call("logging", "FileHandler", "/tmp/trojanguard-canary"),
     "technique-shutil-rmtree": lambda: _call("shutil", "rmtree", "/tmp/x"),
     "technique-distutils-file-util-write-file": lambda: _call("distutils.file_util", "write_file", "/tmp/x", ()),
