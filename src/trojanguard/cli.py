@@ -44,6 +44,8 @@ EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 COMMANDS: tuple[str, ...] = (
     "trojanguard.cli:register_scan",
     "trojanguard.cli:register_rules",
+    "trojanguard.cli_supply:register_env",
+    "trojanguard.cli_supply:register_convert",
 )
 
 
