@@ -68,12 +68,25 @@ def _seeds() -> list[bytes]:
     gguf += (11).to_bytes(8, "little") + b"{{ x.y }}ab"
     seeds = [*pickles, npy, npy_obj, torch_zip, safetensors, gguf, gzip.compress(pickles[6]), _tar({"pickle": pickles[2]})]
     seeds.append(_zip({"inner.zip": _zip({"data.pkl": pickles[6]}), "readme.txt": b"hello"}))
-    try:
-        from builders import payloads  # type: ignore[import-not-found]
+    seeds.extend(_builder_seeds())
+    return seeds
 
-        seeds.extend(list(payloads.MALICIOUS.values())[:40])
-    except ImportError:
-        pass
+
+def _builder_seeds() -> list[bytes]:
+    """One or two seeds of every format the fixture builders can make."""
+    from builders import archives, gguf_files, keras_files, onnx_files, payloads, safetensors_files, tf_files
+    from builders import tflite_files, torchfiles
+
+    seeds = list(payloads.MALICIOUS.values())[:40]
+    seeds += [archives.benign_zip(), archives.duplicate_zip(), archives.hidden_entry_zip(), archives.prefix_zip()]
+    seeds += [gguf_files.model_with_template("{% for m in messages %}{{ m.content }}{% endfor %}")]
+    seeds += [keras_files.keras_zip(keras_files.functional([keras_files.dense()])), keras_files.weights_h5(),
+              keras_files.legacy_h5(keras_files.functional([keras_files.dense()]))]
+    seeds += [onnx_files.clean_model(), onnx_files.external_data_model("w.bin"), onnx_files.if_subgraph_model("x", "Op")]
+    seeds += [safetensors_files.real_file()]
+    seeds += [tf_files.saved_model(tf_files.clean_graph()), tf_files.clean_graph()]
+    seeds += [tflite_files.tflite_model([(0, None), (32, "FlexPyFunc")])]
+    seeds += [torchfiles.torch_zip(), torchfiles.torchscript_zip(), torchfiles.legacy_file()]
     return seeds
 
 

@@ -119,8 +119,10 @@ def _analyze_hdf5(artifact: Artifact, ctx: Context) -> Iterator[Result]:
         return
     try:
         attrs = _hdf5_attrs(h5py, artifact, ctx)
-    except (OSError, ValueError, KeyError, TypeError, RuntimeError) as exc:
-        raise MalformedInput(f"unreadable HDF5: {exc}") from exc
+    except LimitExceeded:
+        raise
+    except Exception as exc:  # noqa: BLE001 - h5py/HDF5 raise many types (OverflowError...) on hostile files
+        raise MalformedInput(f"unreadable HDF5: {type(exc).__name__}: {exc}") from exc
     for key, text in attrs:
         yield from _check_json(text, artifact.location.child(f"@{key}"))
 

@@ -126,6 +126,13 @@ def iter_graphs(model: Any) -> Iterator[tuple[str, Graphish]]:
         stack.extend(reversed(children))
 
 
+def _text(value: object) -> str:
+    """protobuf hands back bytes for string fields holding invalid UTF-8 (hostile input)."""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "backslashreplace")
+    return str(value)
+
+
 def _location_problem(location: str, base_dir: str | None) -> tuple[Severity, str] | None:
     """Why an external-data location is dangerous, or None."""
     norm = location.replace("\\", "/")
@@ -185,7 +192,7 @@ class _Checker:
                 evidence={"tensor": t.name, "bytes": count * elem}))
 
     def external(self, t: Any, where: str) -> None:
-        info = {e.key: e.value for e in t.external_data}
+        info = {_text(e.key): _text(e.value) for e in t.external_data}
         location = info.get("location", "")
         problem = _location_problem(location, self.base_dir)
         if problem is not None:
