@@ -74,8 +74,17 @@ def _seeds() -> list[bytes]:
 
 def _builder_seeds() -> list[bytes]:
     """One or two seeds of every format the fixture builders can make."""
-    from builders import archives, gguf_files, keras_files, onnx_files, payloads, safetensors_files, tf_files
-    from builders import tflite_files, torchfiles
+    from builders import (
+        archives,
+        gguf_files,
+        keras_files,
+        onnx_files,
+        payloads,
+        safetensors_files,
+        tf_files,
+        tflite_files,
+        torchfiles,
+    )
 
     seeds = list(payloads.MALICIOUS.values())[:40]
     seeds += [archives.benign_zip(), archives.duplicate_zip(), archives.hidden_entry_zip(), archives.prefix_zip()]
