@@ -8,6 +8,8 @@ stream generated here, opcode by opcode with :class:`PickleBuilder` or with
 * :data:`MALICIOUS` - every THREATS.md section 1 gadget and section 2 parser trick, named
   ``ghsa-xxxx-xxxx-xxxx-<slug>`` / ``cve-yyyy-nnnnn-<slug>`` after the public advisory that
   reported it, or ``technique-<slug>``.  Each must produce a finding of severity >= high.
+  :data:`KNOWN_MISSES` names the entries the analyzer does not flag yet (tests xfail them
+  strictly, so a fix shows up as an unexpected pass).
 * :data:`BENIGN` - what real checkpoints look like (containers in every protocol, numpy
   reconstruct streams, torch state dicts, scikit-learn-like estimator state built without
   sklearn).  None may produce a finding >= medium.
@@ -29,7 +31,7 @@ from collections.abc import Callable
 
 from builders.pickles import PickleBuilder, reduce_call
 
-__all__ = ["BENIGN", "MALICIOUS"]
+__all__ = ["BENIGN", "KNOWN_MISSES", "MALICIOUS"]
 
 CMD = "id > /tmp/trojanguard-canary"
 
@@ -184,6 +186,20 @@ def _setstate_gadget() -> bytes:
     p = PickleBuilder(2).proto().global_("mypkg", "Box").empty_tuple().newobj()
     p.empty_dict().value("__setstate__").global_("os", "system").setitem().build()
     return p.value(CMD).build().stop().bytes()
+
+
+def _rebuild_from_type_call_through() -> bytes:
+    """``torch._tensor._rebuild_from_type_v2(func, type, args, state)`` calls ``func(*args)``:
+    an allowlisted rebuild function hiding a non-allowlisted call."""
+    p = PickleBuilder(4).proto().global_ref("torch._tensor", "_rebuild_from_type_v2").mark()
+    p.global_ref("mypkg.evil", "run").global_ref("torch", "Tensor").args(CMD).none()
+    return p.tuple_().reduce().stop().bytes()
+
+
+def _new_obj_call_through() -> bytes:
+    """sklearn's ``newObj(cls)`` calls ``cls.__new__(cls)`` of a class it is handed."""
+    p = PickleBuilder(4).proto().global_ref("sklearn.neighbors._kd_tree", "newObj")
+    return p.global_ref("mypkg.evil", "Evil").tuple1().reduce().stop().bytes()
 
 
 # -- section 2: parser tricks
@@ -404,6 +420,9 @@ _M: dict[str, Callable[[], bytes]] = {
     "technique-numpy-size-builtins-build": _numpy_builtins_build,
     "technique-setstate-injection": _setstate_gadget,
     "technique-sys-modules": lambda: _dotted("sys", "modules.get"),
+    "technique-rebuild-from-type-v2-call-through": _rebuild_from_type_call_through,
+    "technique-sklearn-newobj-call-through": _new_obj_call_through,
+    "technique-bytearray-huge-allocation": lambda: _call("builtins", "bytearray", 1 << 40),
     # ---- THREATS 1: code objects and nested loaders
     "technique-marshal-loads-function-type": _marshal_function,
     "technique-cloudpickle-make-function": _cloudpickle_make_function,
@@ -448,6 +467,16 @@ _M: dict[str, Callable[[], bytes]] = {
 }
 
 MALICIOUS: dict[str, bytes] = {name: build() for name, build in _M.items()}
+
+#: Payloads the analyzer misses today, with why (routed to the analyzer's author).
+KNOWN_MISSES: dict[str, str] = {
+    "technique-rebuild-from-type-v2-call-through":
+        "_pickle_vm.CALL_THROUGH lacks torch._tensor._rebuild_from_type_v2: its func argument is only PKL003 medium",
+    "technique-sklearn-newobj-call-through":
+        "newObj(cls) calls cls.__new__; the class is only PKL003 medium (not in CALL_THROUGH)",
+    "technique-bytearray-huge-allocation":
+        "allowlisted constructors (bytearray/bytes) with a huge int argument allocate on load; no size check",
+}
 
 
 # --------------------------------------------------------------------------- benign

@@ -218,3 +218,13 @@ def test_every_allowlist_entry_is_allowed() -> None:
     """No allowlist entry is shadowed by a deny rule (deny wins, so a shadowed entry is dead)."""
     shadowed = [key for key in ALLOWLIST if classify(*key.split(":")).status is not Status.ALLOW]
     assert not shadowed
+
+
+def test_huge_names_are_denied_without_filling_the_cache() -> None:
+    """A hostile stream of huge unique names gets a verdict without being cached."""
+    before = pg._lookup.cache_info().currsize
+    for i in range(50):
+        verdict = classify(f"m{i}" + "x" * 1000, "y")
+        assert (verdict.status, verdict.category) == (Status.DENY, "obfuscation")
+    assert pg._lookup.cache_info().currsize == before
+    assert len(explain("m" * 5000, "n")) < 600

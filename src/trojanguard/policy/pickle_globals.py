@@ -159,6 +159,9 @@ INTROSPECTION_ATTRIBUTES = frozenset({
 
 #: Longest dotted chain worth resolving; legitimate names have a handful of parts.
 MAX_PARTS = 10
+#: Longest module + name worth resolving (and caching): real globals are far shorter, and
+#: a hostile stream of huge unique names must not fill the verdict cache.
+MAX_NAME_CHARS = 512
 
 
 # --------------------------------------------------------------------------- denylist
@@ -422,6 +425,14 @@ _TORCH_ALLOW: tuple[tuple[str, str, str], ...] = (
     ("torch.nn.utils.spectral_norm:SpectralNorm SpectralNormStateDictHook SpectralNormLoadStateDictPreHook",
      TORCH_MODULE, "spectral-norm hook state of full-model pickles"),
     ("torch.amp.grad_scaler:GradScaler", TORCH_MODULE, "mixed-precision scaler state"),
+    ("torch.optim.sgd:SGD", TORCH_MODULE, "optimizer class of a full pickle (state set by BUILD)"),
+    ("torch.optim.adam:Adam", TORCH_MODULE, "optimizer class of a full pickle (state set by BUILD)"),
+    ("torch.optim.adamw:AdamW", TORCH_MODULE, "optimizer class of a full pickle (state set by BUILD)"),
+    ("torch.optim.rmsprop:RMSprop", TORCH_MODULE, "optimizer class of a full pickle (state set by BUILD)"),
+    ("torch.optim.adagrad:Adagrad", TORCH_MODULE, "optimizer class of a full pickle (state set by BUILD)"),
+    ("torch.optim.lr_scheduler:StepLR MultiStepLR ExponentialLR CosineAnnealingLR CosineAnnealingWarmRestarts "
+     "LinearLR ConstantLR OneCycleLR PolynomialLR ReduceLROnPlateau", TORCH_MODULE,
+     "scheduler without user callables (LambdaLR, MultiplicativeLR and CyclicLR call theirs, so they are not here)"),
     ("torch.cuda.amp.grad_scaler:GradScaler", TORCH_MODULE, "mixed-precision scaler state"),
 )
 
@@ -440,7 +451,6 @@ _PY_ALLOW: tuple[tuple[str, str, str], ...] = (
     ("pathlib:PurePath PurePosixPath PureWindowsPath", VALUE, "pure path value; never touches the file system"),
     ("argparse:Namespace", VALUE, "training arguments saved in checkpoints"),
     ("re:_compile", VALUE, "a compiled regular expression (tokenizer patterns)"),
-    ("enum:_EnumDict", VALUE, "enum namespace"),
 )
 
 _NUMPY_ALLOW: tuple[tuple[str, str, str], ...] = (
@@ -613,7 +623,6 @@ _ALLOW_PATTERN_SPEC: tuple[tuple[str, str, str, str], ...] = (
     ("torch.nn.modules", r"[A-Z]\w*", TORCH_MODULE, "nn.Module class of a full-model pickle (state set by BUILD)"),
     ("torch.ao.nn", r"[A-Z]\w*", TORCH_MODULE, "quantized nn.Module class of a full-model pickle"),
     ("torch.nn.quantized", r"[A-Z]\w*", TORCH_MODULE, "quantized nn.Module class of a full-model pickle"),
-    ("torch.optim", r"[A-Z]\w*", TORCH_MODULE, "optimizer or scheduler class (state set by BUILD)"),
     ("numpy.dtypes", r"[A-Z]\w*DType", ARRAY, "numpy 2 dtype class"),
 )
 
@@ -792,17 +801,25 @@ def _lookup(module: str, name: str) -> tuple[Status, str, Entry]:
     return Status.UNKNOWN, "", Entry("unknown", "not on the allowlist")
 
 
+def _verdict(module: str, name: str) -> tuple[Status, str, Entry]:
+    if len(module) + len(name) > MAX_NAME_CHARS:
+        return Status.DENY, "", Entry(OBFUSCATION, f"global name longer than {MAX_NAME_CHARS} characters")
+    return _lookup(module, name)
+
+
 def classify(module: str, name: str) -> Classification:
     """Judge the global ``module.name`` a pickle imports: DENY wins over ALLOW, else UNKNOWN."""
-    status, _, entry = _lookup(module, name)
+    status, _, entry = _verdict(module, name)
     return Classification(status, entry.category, entry.reason)
 
 
 def explain(module: str, name: str) -> str:
     """One human line: the verdict, its category and reason, and the policy entry that matched."""
-    status, key, entry = _lookup(module, name)
+    status, key, entry = _verdict(module, name)
     shown = f"{module}.{name}" if name else module
     resolved = "{}.{}".format(*normalise(module, name)) if name else normalise_module(module)
+    if len(shown) > 200:
+        shown, resolved = shown[:197] + "...", shown[:197] + "..."
     via = f" (resolved as {resolved})" if resolved != shown else ""
     matched = f"; matched {key!r}" if key else ""
     return f"{shown}{via}: {status.value} [{entry.category}] {entry.reason}{matched}"
