@@ -5,7 +5,9 @@ threads hashes several files (or several shards of one large file) at once with 
 process start-up or pickling cost.  Each worker streams its unit through one fixed buffer,
 so memory is bounded by ``workers * chunk_size`` whatever the model size.  Units are
 scheduled largest first so one big file never starts last.  ``posix_fadvise`` asks the
-kernel to read ahead, which keeps several reads in flight per worker.
+kernel to read ahead, which keeps several reads in flight per worker.  ``pread`` into a
+buffer, not ``mmap``: a file truncated while it is hashed must raise, not kill the
+process with SIGBUS.
 
 The directory listing follows the OpenSSF model-signing rules (``.git``, ``.github``,
 ``.gitattributes``, ``.gitignore`` and configured paths are ignored; symbolic links are an
@@ -84,8 +86,12 @@ class Manifest:
 
 
 def default_workers() -> int:
-    """Threads to use: cores plus one, at least two (two readers beat one even on one core)."""
-    return max(2, (os.cpu_count() or 1) + 1)
+    """Threads to use: one per core, at least two (two readers in flight beat one on this disk).
+
+    More threads than cores only slow a cached, CPU-bound run: the thread holding the
+    largest file (whose SHA-256 cannot be split) would get less than a whole core.
+    """
+    return max(2, os.cpu_count() or 1)
 
 
 def _ignored(name: str, ignored: Sequence[str]) -> bool:
