@@ -206,9 +206,12 @@ class _Reader:
 def _rebuild(func: _Global, args: tuple[Any, ...]) -> Any:
     pair = (func.module, func.name)
     if pair == _ORDERED_DICT:
-        if args:
-            raise ConversionRefused("OrderedDict called with arguments")
-        return {}
+        if not args:
+            return {}
+        items = args[0]
+        if len(args) != 1 or not isinstance(items, list) or not all(isinstance(i, (tuple, list)) and len(i) == 2 for i in items):
+            raise ConversionRefused("OrderedDict called with something other than a list of pairs")
+        return _pairs({}, [x for pair in items for x in pair])
     if pair in _REBUILD_TENSOR:
         if len(args) < 4:
             raise MalformedInput(f"{func} with {len(args)} arguments")
@@ -440,7 +443,10 @@ def _read_torch_zip(zf: zipfile.ZipFile, limits: Limits) -> Checkpoint:
         ref = _storage_from_pid(pid, legacy=False)
         return storages.setdefault(ref.key, ref)
 
-    root = _Reader(data, 0, persistent, limits.max_pickle_ops).run()
+    reader = _Reader(data, 0, persistent, limits.max_pickle_ops)
+    root = reader.run()
+    if reader.pos != len(data):
+        raise ConversionRefused(f"{len(data) - reader.pos} bytes after STOP in data.pkl (a second pickle?)")
     cache: dict[str, bytes] = {}
 
     def read_storage(ref: StorageRef) -> bytes:
