@@ -69,12 +69,13 @@ EXTENSIONS: dict[Format, frozenset[str]] = {
     Format.JOBLIB: frozenset({".joblib", ".pkl", ".z", ".gz", ".bz2", ".xz", ".lzma", ".lz4", ".sav", ".model"}),
     Format.ZIP: frozenset({".zip", ".jar", ".whl", ".mar", ".nemo", ".keras", ".npz"}),
     Format.TAR: frozenset({".tar", ".nemo"}),
-    Format.GZIP: frozenset({".gz", ".tgz", ".z"}),
-    Format.BZIP2: frozenset({".bz2", ".tbz2"}),
-    Format.XZ: frozenset({".xz", ".txz"}),
-    Format.LZMA: frozenset({".lzma"}),
+    # joblib.dump(compress=(method, level)) keeps the .joblib name for every codec
+    Format.GZIP: frozenset({".gz", ".tgz", ".z", ".joblib"}),
+    Format.BZIP2: frozenset({".bz2", ".tbz2", ".joblib"}),
+    Format.XZ: frozenset({".xz", ".txz", ".joblib"}),
+    Format.LZMA: frozenset({".lzma", ".joblib"}),
     Format.ZSTD: frozenset({".zst", ".zstd"}),
-    Format.LZ4: frozenset({".lz4"}),
+    Format.LZ4: frozenset({".lz4", ".joblib"}),
     Format.SEVENZIP: frozenset({".7z"}),
     Format.SAFETENSORS: frozenset({".safetensors", ".st"}),
     Format.ONNX: frozenset({".onnx", ".ort"}),
@@ -264,9 +265,9 @@ def _identify_head(artifact: Artifact) -> Format:
         return Format.LZ4
     if head.startswith(b"7z\xbc\xaf\x27\x1c"):
         return Format.SEVENZIP
-    if head.startswith(b"\x5d\x00\x00") and artifact.extension == ".lzma":
+    if head.startswith(b"\x5d\x00\x00") and artifact.extension in (".lzma", ".joblib"):
         return Format.LZMA
-    if head.startswith(b"ZF") and len(head) > 2 and head[2] in (0x78,):  # joblib's old zlib framing
+    if head.startswith(b"ZF0x"):  # joblib < 0.10 zlib framing: 'ZF' + hex length + zlib stream
         return Format.JOBLIB
     if head.startswith(b"GGUF"):
         return Format.GGUF
@@ -288,6 +289,8 @@ def _identify_head(artifact: Artifact) -> Format:
         return Format.JSON
     if _is_text(head):
         return Format.PYTHON if artifact.extension in (".py", ".pyw", ".pyi") else Format.TEXT
+    if head[:1] == b"\x78" and head[1:2] in (b"\x01", b"\x5e", b"\x9c", b"\xda"):
+        return Format.JOBLIB  # a bare zlib stream (joblib.dump(compress=N)); after the text checks: 'x^' is text
     proto = _protobuf_kind(artifact, head)
     if proto is not None:
         return proto
