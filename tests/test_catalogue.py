@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import trojanguard.analyzers  # noqa: F401 - defines every analyzer rule
+import trojanguard.integrity.environment  # noqa: F401 - defines the ENV rules
 import trojanguard.scanner  # noqa: F401 - defines the scanner's own rules
 from trojanguard.model import Rule, Severity, rule_catalogue
 

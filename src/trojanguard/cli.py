@@ -270,6 +270,7 @@ def register_rules(subparsers: Subparsers) -> None:
 
 def run_rules(args: argparse.Namespace, console: Console) -> int:
     import trojanguard.analyzers  # noqa: F401 - defining the analyzers defines their rules
+    import trojanguard.integrity.environment  # noqa: F401 - the ENV rules
     import trojanguard.scanner  # noqa: F401 - the scanner's own SCN rules
 
     from .model import rule_catalogue
