@@ -46,6 +46,9 @@ COMMANDS: tuple[str, ...] = (
     "trojanguard.cli:register_rules",
     "trojanguard.cli_supply:register_env",
     "trojanguard.cli_supply:register_convert",
+    "trojanguard.integrity.cli_commands:register_sign",
+    "trojanguard.integrity.cli_commands:register_verify",
+    "trojanguard.integrity.cli_commands:register_bom",
 )
 
 

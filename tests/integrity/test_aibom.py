@@ -140,3 +140,27 @@ def test_scan_verdict_flagged(tmp_path: Path) -> None:
     props = _props(doc["components"][0])
     assert props["trojanguard:scan:verdict"] == "flagged" and "PKL" in props["trojanguard:scan:rules"]
     assert props["trojanguard:signature:status"] == "unsigned"
+
+
+def test_cli_bom_and_bom_verify(system: tuple[Path, Path, Path, Path], tmp_path: Path) -> None:
+    import io
+
+    from trojanguard.cli import Console, main
+
+    def cli(*argv: str) -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        return main(list(argv), Console(out=out, err=err, env={})), out.getvalue(), err.getvalue()
+
+    model, csv_path, _, repo = system
+    bom = tmp_path / "bom.cdx.json"
+    code, out, err = cli("bom", str(model), "--data", str(csv_path), "--code", str(repo), "-o", str(bom))
+    assert code == 0, err
+    doc = json.loads(bom.read_text())
+    assert {c["type"] for c in doc["components"]} == {"machine-learning-model", "data", "application"}
+    assert "unsigned" in bom.read_text()
+    assert cli("bom", "verify", str(bom))[0] == 0
+    csv_path.write_text("text,label\n")
+    code, _, err = cli("bom", "verify", str(bom))
+    assert code == 1 and "dataset train.csv" in err and "Traceback" not in err
+    assert cli("bom", "verify")[0] == 2
+    assert cli("bom", str(tmp_path / "missing"))[0] == 2

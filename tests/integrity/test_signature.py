@@ -217,3 +217,75 @@ def test_sign_refuses_malicious_model(pki: dict, tmp_path: Path) -> None:
         sign_model(str(model), str(tmp_path / "x.sig"), private_key=str(pki["k"].private))
     assert not (tmp_path / "x.sig").exists()
     sign_model(str(model), str(tmp_path / "x.sig"), private_key=str(pki["k"].private), allow_findings=True)
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def _cli(*argv: str) -> tuple[int, str, str]:
+    import io
+
+    from trojanguard.cli import Console, main
+
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(argv), Console(out=out, err=err, env={}))
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_cli_sign_verify_exit_codes(pki: dict, tmp_path: Path) -> None:
+    model = make_model(tmp_path)
+    key = pki["k"]
+    code, out, err = _cli("sign", str(model), "--key", str(key.private))
+    assert code == 0 and "signed 4 file(s)" in out, err
+    assert (tmp_path / "model.sig").exists()
+    code, out, err = _cli("verify", str(model), "--key", str(key.public))
+    assert code == 0 and "verified (key" in out, err
+    (model / "config.json").write_text("{}")
+    code, out, err = _cli("verify", str(model), "--key", str(key.public))
+    assert code == 1 and "modified: config.json" in err and err.count("\n") == 1 and "Traceback" not in err
+    code, _, err = _cli("verify", str(model), "--key", str(tmp_path / "missing.pub"))
+    assert code in (1, 2) and "Traceback" not in err
+    code, _, err = _cli("verify", str(model))
+    assert code == 2 and "exactly one" in err
+    code, _, err = _cli("sign", str(model))
+    assert code == 2 and "--key" in err
+
+
+def test_cli_certificate_verify(pki: dict, tmp_path: Path) -> None:
+    ca = pki["ca"]
+    model = make_model(tmp_path)
+    sig = str(tmp_path / "m.sig")
+    args = ["sign", str(model), "-s", sig, "--key", str(ca.key), "--certificate", str(ca.leaf), "--certificate-chain", str(ca.chain[0])]
+    assert _cli(*args)[0] == 0
+    ok = _cli("verify", str(model), "-s", sig, "--certificate-chain", str(ca.root), "--identity", "signer@example.org")
+    assert ok[0] == 0, ok
+    bad = _cli("verify", str(model), "-s", sig, "--certificate-chain", str(ca.root), "--identity", "mallory")
+    assert bad[0] == 1 and "pinned identity" in bad[2]
+
+
+def test_cli_sign_refuses_findings(pki: dict, tmp_path: Path) -> None:
+    model = make_model(tmp_path)
+
+    class Evil:
+        def __reduce__(self) -> tuple[object, tuple[str]]:
+            import os
+
+            return (os.system, ("id",))
+
+    (model / "x.pkl").write_bytes(pickle.dumps(Evil()))
+    code, _, err = _cli("sign", str(model), "--key", str(pki["k"].private))
+    assert code == 1 and "refusing to sign" in err
+    assert _cli("sign", str(model), "--key", str(pki["k"].private), "--allow-findings")[0] == 0
+
+
+def test_heavy_libraries_are_imported_lazily() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, trojanguard.cli, trojanguard.scanner; trojanguard.cli.build_parser();"
+        "import trojanguard.integrity.digest, trojanguard.integrity.signature, trojanguard.integrity.aibom;"
+        "print([m for m in sys.modules if m.startswith(('model_signing', 'cyclonedx', 'sigstore'))])"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -36,7 +36,15 @@ from ..model import Report, Severity
 from .digest import hash_manifest, list_files
 from .manifest import MAX_SIGNATURE_BYTES, ManifestDiff, SignedManifest, diff, parse_bundle, parse_statement
 
-__all__ = ["SignResult", "VerifiedSignature", "default_signature_path", "sign_model", "verify_model"]
+__all__ = [
+    "SignResult",
+    "VerifiedSignature",
+    "default_signature_path",
+    "scan_before_signing",
+    "sign_model",
+    "sign_model_sigstore",
+    "verify_model",
+]
 
 
 @dataclass(frozen=True)
@@ -150,6 +158,26 @@ def sign_model(
     return SignResult(signature_path, len(files), report)
 
 
+def sign_model_sigstore(model_dir: str, signature_path: str | None = None, *, allow_findings: bool = False) -> SignResult:
+    """Sigstore keyless signing (OIDC login, Fulcio, Rekor): needs the network.
+
+    UNTESTED in this project (no network in CI); the library does all the work.
+    """
+    _require_dir(model_dir)
+    signature_path = signature_path or default_signature_path(model_dir)
+    report = scan_before_signing(model_dir, allow_findings=allow_findings)
+    inside = _relative_inside(signature_path, model_dir)
+    ignore = [inside] if inside else []
+    hashing, signing, _ = _import_model_signing()
+    try:
+        signing.Config().use_sigstore_signer().set_hashing_config(
+            _hashing_config(hashing, "files", None, ignore, False)
+        ).sign(model_dir, signature_path)
+    except Exception as exc:  # noqa: BLE001 - network/OIDC failures of every kind end here
+        raise UsageError(f"Sigstore signing failed: {type(exc).__name__}: {exc}") from None
+    return SignResult(signature_path, len(list_files(model_dir, ignore=ignore)), report)
+
+
 @contextmanager
 def _private_copy(data: bytes) -> Iterator[str]:
     """The library reads signatures from a path: give it exactly the bytes we parsed."""
@@ -230,11 +258,29 @@ def _key_fingerprint(public_key: str) -> str:
     return "sha256:" + hashlib.sha256(der).hexdigest()
 
 
-def _authenticate(sig_copy: str, public_key: str | None, certificate_chain: Sequence[str]) -> None:
-    """Check the bundle's signature with a fresh library verifier; any failure is a VerificationError."""
-    from model_signing._signing import sign_certificate, sign_ec_key, sign_sigstore_pb
+@dataclass(frozen=True)
+class _Trust:
+    """The one trust anchor a verification uses (exactly one field is set)."""
 
+    public_key: str | None = None
+    certificate_chain: tuple[str, ...] = ()
+    sigstore: tuple[str, str] | None = None  # (identity, OIDC issuer)
+
+    @property
+    def mode(self) -> str:
+        return "key" if self.public_key else "certificate" if self.certificate_chain else "sigstore"
+
+
+def _authenticate(sig_copy: str, trust: _Trust) -> None:
+    """Check the bundle's signature with a fresh library verifier; any failure is a VerificationError."""
+    from model_signing._signing import sign_certificate, sign_ec_key, sign_sigstore, sign_sigstore_pb
+
+    public_key, certificate_chain = trust.public_key, trust.certificate_chain
     try:
+        if trust.sigstore is not None:  # keyless: needs network for the trust root (untested here)
+            keyless = sign_sigstore.Verifier(identity=trust.sigstore[0], oidc_issuer=trust.sigstore[1])
+            keyless.verify(sign_sigstore.Signature.read(pathlib.Path(sig_copy)))
+            return
         signature = sign_sigstore_pb.Signature.read(pathlib.Path(sig_copy))
         verifier: sign_sigstore_pb.Verifier
         if public_key:
@@ -244,18 +290,21 @@ def _authenticate(sig_copy: str, public_key: str | None, certificate_chain: Sequ
         verifier.verify(signature)
     except Exception as exc:  # noqa: BLE001 - library boundary: every failure means "does not verify"
         detail = str(exc) or type(exc).__name__
-        who = "the given key" if public_key else "the given certificate chain"
+        who = {"key": "the given key", "certificate": "the given certificate chain"}.get(trust.mode, "Sigstore")
         raise VerificationError(f"signature does not verify with {who}: {type(exc).__name__}: {detail}") from None
 
 
-def _library_recheck(model_dir: str, sig_copy: str, signed: SignedManifest, public_key: str | None, chain: Sequence[str]) -> None:
+def _library_recheck(model_dir: str, sig_copy: str, signed: SignedManifest, trust: _Trust) -> None:
     """Second opinion: model_signing's own full verification, fresh config, explicit hashing."""
     hashing, _, verifying = _import_model_signing()
-    config = verifying.Config()
-    if public_key:
-        config.use_elliptic_key_verifier(public_key=public_key)
+    config = verifying.Config()  # never reused: see the module docstring
+    if trust.public_key:
+        config.use_elliptic_key_verifier(public_key=trust.public_key)
+    elif trust.certificate_chain:
+        config.use_certificate_verifier(certificate_chain=list(trust.certificate_chain))
     else:
-        config.use_certificate_verifier(certificate_chain=list(chain))
+        assert trust.sigstore is not None
+        config.use_sigstore_verifier(identity=trust.sigstore[0], oidc_issuer=trust.sigstore[1])
     config.set_hashing_config(
         _hashing_config(hashing, signed.method, signed.shard_size, signed.ignore_paths, signed.allow_symlinks)
     )
@@ -265,6 +314,21 @@ def _library_recheck(model_dir: str, sig_copy: str, signed: SignedManifest, publ
         raise VerificationError(f"model_signing rejects the model: {type(exc).__name__}: {exc}") from None
 
 
+def _trust(
+    public_key: str | None, certificate_chain: Sequence[str], identity: str | None, sigstore_identity: str | None, sigstore_issuer: str | None
+) -> _Trust:
+    modes = [bool(public_key), bool(certificate_chain), bool(sigstore_identity)]
+    if sum(modes) != 1:
+        raise UsageError("give exactly one of a public key, a certificate chain, or a Sigstore identity")
+    if certificate_chain and not identity:
+        raise UsageError("certificate verification needs --identity (subject CN, SAN, or sha256:<fingerprint>)")
+    if sigstore_identity:
+        if not sigstore_issuer:
+            raise UsageError("Sigstore verification needs both --sigstore-identity and --sigstore-issuer")
+        return _Trust(sigstore=(sigstore_identity, sigstore_issuer))
+    return _Trust(public_key=public_key, certificate_chain=tuple(certificate_chain))
+
+
 def verify_model(
     model_dir: str,
     signature_path: str | None = None,
@@ -272,37 +336,39 @@ def verify_model(
     public_key: str | None = None,
     certificate_chain: Sequence[str] = (),
     identity: str | None = None,
+    sigstore_identity: str | None = None,
+    sigstore_issuer: str | None = None,
     now: dt.datetime | None = None,
     library_recheck: bool = True,
     workers: int | None = None,
 ) -> VerifiedSignature:
     """Verify ``model_dir`` against its signature or raise :class:`VerificationError`.
 
-    Exactly one of ``public_key`` (key mode; the key is the pin) and ``certificate_chain``
-    (certificate mode; ``identity`` pins the signer and is required) must be given.
+    Exactly one trust anchor: ``public_key`` (key mode; the key is the pin),
+    ``certificate_chain`` (``identity`` pins the signer and is required), or
+    ``sigstore_identity`` + ``sigstore_issuer`` (keyless; network; untested here).
     """
     _require_dir(model_dir)
-    if bool(public_key) == bool(certificate_chain):
-        raise UsageError("give either a public key or a certificate chain")
-    if certificate_chain and not identity:
-        raise UsageError("certificate verification needs --identity (subject CN, SAN, or sha256:<fingerprint>)")
+    trust = _trust(public_key, certificate_chain, identity, sigstore_identity, sigstore_issuer)
     _import_model_signing()
     signature_path = signature_path or default_signature_path(model_dir)
     data = _read_signature(signature_path)
     bundle, payload = parse_bundle(data)
     with _private_copy(data) as sig_copy:
-        if certificate_chain:
+        if trust.certificate_chain:
             signer = _check_certificates(bundle, identity, now or dt.datetime.now(dt.timezone.utc))
+        elif trust.public_key:
+            signer = _key_fingerprint(trust.public_key)
         else:
-            signer = _key_fingerprint(str(public_key))
-        _authenticate(sig_copy, public_key, certificate_chain)
+            signer = f"{sigstore_identity} ({sigstore_issuer})"
+        _authenticate(sig_copy, trust)
         signed = parse_statement(payload)  # authenticated from here on
         changes = _diff_tree(model_dir, signature_path, signed, workers)
         if changes:
             raise VerificationError(f"{model_dir} does not match its signature: {changes.describe()}")
         if library_recheck:
-            _library_recheck(model_dir, sig_copy, signed, public_key, certificate_chain)
-    return VerifiedSignature("key" if public_key else "certificate", signer, len(signed.files), signed.method)
+            _library_recheck(model_dir, sig_copy, signed, trust)
+    return VerifiedSignature(trust.mode, signer, len(signed.files), signed.method)
 
 
 def _diff_tree(model_dir: str, signature_path: str, signed: SignedManifest, workers: int | None) -> ManifestDiff:
