@@ -202,6 +202,13 @@ def _new_obj_call_through() -> bytes:
     return p.global_ref("mypkg.evil", "Evil").tuple1().reduce().stop().bytes()
 
 
+def _numpy_ctor_call_through() -> bytes:
+    """``numpy.random._pickle.__randomstate_ctor(name, ctor)`` returns ``RandomState(ctor(name))``:
+    it calls its second argument."""
+    p = PickleBuilder(4).proto().global_ref("numpy.random._pickle", "__randomstate_ctor")
+    return p.value(CMD).global_ref("mypkg.evil", "run").tuple2().reduce().stop().bytes()
+
+
 # -- section 2: parser tricks
 def _dotted(module: str, name: str) -> bytes:
     return PickleBuilder(4).proto().stack_global(module, name).args(CMD).reduce().stop().bytes()
@@ -422,6 +429,7 @@ _M: dict[str, Callable[[], bytes]] = {
     "technique-sys-modules": lambda: _dotted("sys", "modules.get"),
     "technique-rebuild-from-type-v2-call-through": _rebuild_from_type_call_through,
     "technique-sklearn-newobj-call-through": _new_obj_call_through,
+    "technique-numpy-randomstate-ctor-call-through": _numpy_ctor_call_through,
     "technique-bytearray-huge-allocation": lambda: _call("builtins", "bytearray", 1 << 40),
     # ---- THREATS 1: code objects and nested loaders
     "technique-marshal-loads-function-type": _marshal_function,
@@ -474,6 +482,8 @@ KNOWN_MISSES: dict[str, str] = {
         "_pickle_vm.CALL_THROUGH lacks torch._tensor._rebuild_from_type_v2: its func argument is only PKL003 medium",
     "technique-sklearn-newobj-call-through":
         "newObj(cls) calls cls.__new__; the class is only PKL003 medium (not in CALL_THROUGH)",
+    "technique-numpy-randomstate-ctor-call-through":
+        "numpy.random._pickle.__randomstate_ctor/__generator_ctor call their 2nd argument; not in CALL_THROUGH",
     "technique-bytearray-huge-allocation":
         "allowlisted constructors (bytearray/bytes) with a huge int argument allocate on load; no size check",
 }
