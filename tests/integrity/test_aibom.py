@@ -164,3 +164,9 @@ def test_cli_bom_and_bom_verify(system: tuple[Path, Path, Path, Path], tmp_path:
     assert code == 1 and "dataset train.csv" in err and "Traceback" not in err
     assert cli("bom", "verify")[0] == 2
     assert cli("bom", str(tmp_path / "missing"))[0] == 2
+
+
+@pytest.mark.parametrize("text", ["", "{", "[" * 100_000, "[1]", '{"bomFormat": "CycloneDX", "specVersion": "1.6", "components": 5}'])
+def test_hostile_bom_fails_cleanly(text: str) -> None:
+    with pytest.raises(VerificationError):
+        verify_bom(text)

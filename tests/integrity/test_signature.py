@@ -289,3 +289,29 @@ def test_heavy_libraries_are_imported_lazily() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [b"", b"{", b"[" * 100_000, b'{"dsseEnvelope": {"payload": 5, "signatures": []}}', b"\xff\xfe\x00", b"null", b"{}" * 3],
+)
+def test_hostile_signature_bytes_fail_cleanly(signed: tuple[Path, Path], pki: dict, tmp_path: Path, payload: bytes) -> None:
+    model, sig = _copy(signed, tmp_path)
+    sig.write_bytes(payload)
+    with pytest.raises(VerificationError):
+        _verify_key(model, sig, pki["k"].public)
+
+
+def test_hostile_statement_fails_cleanly() -> None:
+    from trojanguard.integrity.manifest import parse_statement
+
+    bad = [
+        b"[" * 100_000,
+        b'{"predicate": {"serialization": {"method": "files"}, "resources": [1]}}',
+        b'{"predicate": {"serialization": {"method": "shards", "shard_size": 1.5}, "resources": []}}',
+        b'{"predicate": {"serialization": {"method": "files", "hash_type": "md5"}, "resources": []}}',
+        b'{"predicate": {"serialization": {"method": "files"}, "resources": [{"name": "a", "digest": "zz"}]}}',
+    ]
+    for data in bad:
+        with pytest.raises(VerificationError):
+            parse_statement(data)

@@ -154,7 +154,10 @@ def _jsonl_facts(path: str) -> dict[str, str]:
 
 def _git(repo: str, *args: str) -> str:
     try:
-        done = subprocess.run(["git", "-C", repo, *args], capture_output=True, text=True, timeout=60, check=False)
+        # Security assumption: --code names a repository the user trusts.  Repo-local config can
+        # still define filter drivers that `git status` runs; fsmonitor hooks are disabled here.
+        cmd = ["git", "-C", repo, "-c", "core.fsmonitor=false", "--no-optional-locks", *args]
+        done = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise InputError(f"{repo}: cannot run git: {exc}") from None
     if done.returncode != 0:
@@ -423,7 +426,11 @@ def validate_bom(text: str) -> None:
     from cyclonedx.schema import SchemaVersion
     from cyclonedx.validation.json import JsonStrictValidator
 
-    error = JsonStrictValidator(SchemaVersion.V1_6).validate_str(text)
+    try:
+        json.loads(text)  # the validator raises on bad JSON; say so in one line
+        error = JsonStrictValidator(SchemaVersion.V1_6).validate_str(text)
+    except (ValueError, RecursionError) as exc:
+        raise VerificationError(f"BOM is not valid JSON: {type(exc).__name__}: {str(exc)[:200]}") from None
     if error is not None:
         raise VerificationError(f"BOM does not validate against CycloneDX 1.6: {str(error)[:500]}")
 

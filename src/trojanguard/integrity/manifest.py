@@ -75,7 +75,7 @@ def parse_bundle(data: bytes) -> tuple[dict[str, Any], bytes]:
         bundle = json.loads(data)
         payload = base64.b64decode(bundle["dsseEnvelope"]["payload"], validate=True)
         signatures = bundle["dsseEnvelope"]["signatures"]
-    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+    except (ValueError, KeyError, TypeError, binascii.Error, RecursionError) as exc:
         raise VerificationError(f"signature is malformed (not a sigstore bundle): {type(exc).__name__}: {exc}") from None
     if not isinstance(bundle, dict) or not isinstance(signatures, list) or len(signatures) != 1:
         raise VerificationError("signature is malformed: expected exactly one DSSE signature")
@@ -99,7 +99,7 @@ def parse_statement(payload: bytes) -> SignedManifest:
         serialization = predicate["serialization"]
         resources = predicate["resources"]
         method = serialization["method"]
-    except (ValueError, KeyError, TypeError) as exc:
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
         raise VerificationError(f"signed statement is malformed: {type(exc).__name__}: {exc}") from None
     if method not in ("files", "shards") or not isinstance(resources, list):
         raise VerificationError(f"signed statement uses unsupported serialization {method!r}")

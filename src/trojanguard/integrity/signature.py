@@ -153,7 +153,7 @@ def sign_model(
         config.set_hashing_config(
             _hashing_config(hashing, "shards" if shard_size else "files", shard_size, ignore, False)
         ).sign(model_dir, signature_path)
-    except (OSError, ValueError, TypeError) as exc:
+    except Exception as exc:  # noqa: BLE001 - library boundary: bad key/certificate files of every kind
         raise UsageError(f"cannot sign {model_dir}: {type(exc).__name__}: {exc}") from None
     return SignResult(signature_path, len(files), report)
 
