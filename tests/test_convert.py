@@ -226,3 +226,41 @@ def test_real_checkpoints_from_the_lpips_wheel(tmp_path: Path) -> None:
         with open(pth.with_suffix(".safetensors"), "rb") as fh:
             size = struct.unpack("<Q", fh.read(8))[0]
             assert all(v["dtype"] == "F32" for k, v in json.loads(fh.read(size)).items() if k != "__metadata__")
+
+
+def test_mutated_checkpoints_only_raise_trojanguard_errors(tmp_path: Path) -> None:
+    """Deterministic byte mutations of zip and legacy checkpoints: a result or an Error, nothing else."""
+    import random
+
+    views, storages, _ = _views()
+    rng = random.Random(5)
+    for seed_data in (torch_zip_with(views, storages), legacy_with(views, storages)):
+        for _ in range(150):
+            data = bytearray(seed_data)
+            for _ in range(rng.randint(1, 4)):
+                data[rng.randrange(len(data))] = rng.randrange(256)
+            src = tmp_path / "m.pt"
+            src.write_bytes(bytes(data))
+            try:
+                convert(str(src), str(tmp_path / "m.safetensors"))
+            except Error:
+                pass
+
+
+def test_refused_input_leaves_existing_output_alone(tmp_path: Path) -> None:
+    out = tmp_path / "keep.safetensors"
+    out.write_bytes(b"precious")
+    (tmp_path / "e.pt").write_bytes(torch_zip(tensors(1), pickle=MALICIOUS[sorted(MALICIOUS)[0]]))
+    with pytest.raises(ConversionRefused):
+        convert(str(tmp_path / "e.pt"), str(out))
+    assert out.read_bytes() == b"precious"
+
+
+def test_failed_verification_removes_the_output(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import trojanguard.convert as conv
+
+    (tmp_path / "m.pt").write_bytes(torch_zip_with([View("x", "0", (2,), (1,))], {"0": bytes(range(8))}))
+    monkeypatch.setattr(conv, "_gather", lambda t, s: np.zeros(2, "<f4") + 1)
+    with pytest.raises(MalformedInput, match="verification failed"):
+        convert(str(tmp_path / "m.pt"), str(tmp_path / "m.safetensors"))
+    assert not (tmp_path / "m.safetensors").exists()

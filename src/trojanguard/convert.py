@@ -20,12 +20,13 @@ import os
 import struct
 import tempfile
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
 from .artifact import Limits
-from .errors import Error, LimitExceeded, MalformedInput
+from .errors import Error, InputError, LimitExceeded, MalformedInput
 
 __all__ = [
     "ConversionRefused",
@@ -381,6 +382,7 @@ class Checkpoint:
     metadata: dict[str, str]
     read_storage: Callable[[StorageRef], bytes]
     aliases: dict[str, str] = field(default_factory=dict)
+    close: Callable[[], None] = lambda: None
 
 
 def _storage_from_pid(pid: Any, legacy: bool) -> StorageRef:
@@ -460,7 +462,7 @@ def _read_torch_zip(zf: zipfile.ZipFile, limits: Limits) -> Checkpoint:
             cache[ref.key] = blob
         return cache[ref.key]
 
-    ck = Checkpoint({}, {}, read_storage)
+    ck = Checkpoint({}, {}, read_storage, close=zf.close)
     _flatten(root, "", ck, {})
     return ck
 
@@ -498,7 +500,7 @@ def _read_legacy(fh: IO[bytes], limits: Limits) -> Checkpoint:
             raise MalformedInput(f"legacy storage {key!r} truncated")
         numel = struct.unpack("<q", raw)[0]
         nbytes = numel * ref.itemsize
-        if numel < ref.numel or nbytes > limits.max_member_size:
+        if numel < 0 or numel < ref.numel or nbytes > limits.max_member_size:
             raise MalformedInput(f"legacy storage {key!r} has a bad size {numel}")
         offsets[key] = (fh.tell(), nbytes)
         fh.seek(nbytes, os.SEEK_CUR)
@@ -513,7 +515,7 @@ def _read_legacy(fh: IO[bytes], limits: Limits) -> Checkpoint:
             raise MalformedInput(f"legacy storage {ref.key!r} truncated")
         return blob
 
-    ck = Checkpoint({}, {}, read_storage)
+    ck = Checkpoint({}, {}, read_storage, close=fh.close)
     _flatten(root, "", ck, {})
     return ck
 
@@ -652,6 +654,14 @@ class ConversionResult:
 
 
 def _verify(path: str, expected: dict[str, tuple[str, tuple[int, ...]]], check: Callable[[str, bytes], bool]) -> None:
+    try:
+        _compare(path, expected, check)
+    except BaseException:
+        _discard(path)
+        raise
+
+
+def _compare(path: str, expected: dict[str, tuple[str, tuple[int, ...]]], check: Callable[[str, bytes], bool]) -> None:
     with open(path, "rb") as fh:
         header, base = read_safetensors_header(fh)
         names = {k for k in header if k != "__metadata__"}
@@ -680,13 +690,20 @@ def read_checkpoint(path: str, limits: Limits | None = None) -> Checkpoint:
     limits = limits or Limits()
     if _is_zip(path):
         zf = zipfile.ZipFile(path)
-        return _read_torch_zip(zf, limits)
-    fh = open(path, "rb")  # noqa: SIM115 - kept open for read_storage; closed with the process
-    if fh.read(1) != b"\x80":
+        try:
+            return _read_torch_zip(zf, limits)
+        except BaseException:
+            zf.close()
+            raise
+    fh = open(path, "rb")  # noqa: SIM115 - kept open for read_storage; Checkpoint.close closes it
+    try:
+        if fh.read(1) != b"\x80":
+            raise ConversionRefused(f"{path}: not a torch checkpoint (legacy tar and other formats are not supported)")
+        fh.seek(0)
+        return _read_legacy(fh, limits)
+    except BaseException:
         fh.close()
-        raise ConversionRefused(f"{path}: not a torch checkpoint (legacy tar and other formats are not supported)")
-    fh.seek(0)
-    return _read_legacy(fh, limits)
+        raise
 
 
 def _entries_torch(ck: Checkpoint) -> Iterator[tuple[str, str, tuple[int, ...], bytes]]:
@@ -702,30 +719,44 @@ def convert(source: str, output: str, limits: Limits | None = None) -> Conversio
     MalformedInput/LimitExceeded for broken or oversized input; never executes the input.
     """
     limits = limits or Limits()
-    is_npz = False
-    if _is_zip(source):
-        with zipfile.ZipFile(source) as zf:
-            is_npz = all(n.endswith(".npy") for n in zf.namelist()) and bool(zf.namelist())
     try:
+        is_npz = False
+        if _is_zip(source):
+            with zipfile.ZipFile(source) as zf:
+                is_npz = all(n.endswith(".npy") for n in zf.namelist()) and bool(zf.namelist())
         if is_npz:
             return _convert_npz(source, output, limits)
         return _convert_torch(source, output, limits)
-    except (zipfile.BadZipFile, EOFError, RecursionError, ValueError, KeyError, TypeError) as exc:
+    except (zipfile.BadZipFile, EOFError, RecursionError, ValueError, KeyError, TypeError, IndexError,
+            NotImplementedError, RuntimeError, OverflowError, struct.error, zlib.error) as exc:
         raise MalformedInput(f"{source}: {type(exc).__name__}: {exc}") from exc
+    except OSError as exc:
+        raise InputError(f"cannot convert {source}: {exc.strerror or exc}") from exc
+
+
+def _discard(output: str) -> None:
+    """A written file that did not verify is removed (a refused input never writes one)."""
+    try:
+        os.unlink(output)
+    except OSError:
+        pass
 
 
 def _convert_torch(source: str, output: str, limits: Limits) -> ConversionResult:
     ck = read_checkpoint(source, limits)
-    entries = list(_entries_torch(ck))
-    write_safetensors(output, entries, ck.metadata)
-    expected = {n: (t.storage.dtype, t.shape) for n, t in ck.tensors.items()}
+    try:
+        entries = list(_entries_torch(ck))
+        write_safetensors(output, entries, ck.metadata)
+        expected = {n: (t.storage.dtype, t.shape) for n, t in ck.tensors.items()}
 
-    def check(name: str, written: bytes) -> bool:
-        t = ck.tensors[name]
-        gathered = _gather(t, ck.read_storage(t.storage))
-        return bool(gathered.tobytes() == written)
+        def check(name: str, written: bytes) -> bool:
+            t = ck.tensors[name]
+            gathered = _gather(t, ck.read_storage(t.storage))
+            return bool(gathered.tobytes() == written)
 
-    _verify(output, expected, check)
+        _verify(output, expected, check)
+    finally:
+        ck.close()
     return ConversionResult(
         output, len(entries), sum(len(e[3]) for e in entries), tuple(sorted(ck.aliases.items())), tuple(sorted(ck.metadata)), True
     )
