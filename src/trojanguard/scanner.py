@@ -85,7 +85,10 @@ def _registry(analyzers: Sequence[Analyzer]) -> dict[Format, Analyzer]:
 
 def _identify(artifact: Artifact) -> Format:
     fmt = identify(artifact)
-    if artifact.hint and fmt in (Format.UNKNOWN, Format.TEXT):
+    # a legacy torch tar's storages/tensors members start with a pickle but interleave raw
+    # bytes: the tar walker's hint hands them to the torch analyzer instead of the pickle one
+    legacy_member = fmt is Format.PICKLE and artifact.hint == Format.TORCH_LEGACY.value
+    if artifact.hint and (fmt in (Format.UNKNOWN, Format.TEXT) or legacy_member):
         try:
             return Format(artifact.hint)
         except ValueError:

@@ -21,7 +21,7 @@ from builders.pickles import reduce_call
 from conftest import assert_fires, assert_silent, scan_bytes
 from trojanguard.analyzers import BUILTIN
 from trojanguard.artifact import Artifact
-from trojanguard.model import Finding, Severity
+from trojanguard.model import Finding, Location, Severity
 from trojanguard.scanner import scan, scan_artifact
 
 OURS = ("TOR001", "TOR002", "TOR003", "TOR004")
@@ -348,3 +348,50 @@ def test_silero_vad_torchscript_is_clean() -> None:
         assert not bad, [(f.rule.id, f.message) for f in bad]
         _no_internal_errors(result)
 
+
+
+# --------------------------------------------------------------------------- legacy tar members
+
+
+def _tar_member(name: str, data: bytes) -> list[object]:
+    from trojanguard.analyzers.base import Context
+    from trojanguard.analyzers.torch import TorchLegacyAnalyzer
+    from trojanguard.artifact import Budget, Limits
+
+    parent = Artifact.from_bytes(b"", Location("model.tar"), "model.tar")
+    art = parent.member(name, lambda: io.BytesIO(data), len(data), hint="torch-legacy")
+    return list(TorchLegacyAnalyzer().analyze(art, Context(Limits(), Budget(Limits()))))
+
+
+def test_legacy_tar_members_are_walked_record_by_record() -> None:
+    members = T.legacy_tar_members()
+    for name in ("storages", "tensors"):
+        findings = [r for r in _tar_member(name, members[name]) if isinstance(r, Finding)]
+        for rule in ("PKL001", "PKL005", "PKL006", *OURS):  # raw bytes are never parsed as pickle
+            assert_silent(findings, rule)
+
+
+@pytest.mark.parametrize("member", ["storages", "tensors"])
+def test_payload_in_a_later_legacy_tar_record(member: str) -> None:
+    results = _tar_member(member, T.legacy_tar_members(payload_in=member)[member])
+    assert_fires([r for r in results if isinstance(r, Finding)], "PKL001", contains="os.system")
+
+
+def test_truncated_legacy_tar_member() -> None:
+    data = T.legacy_tar_members()["storages"]
+    for cut in (3, 20, len(data) // 2, len(data) - 3):
+        results = _tar_member("storages", data[:cut])
+        assert [r for r in results if isinstance(r, Finding)], cut
+
+
+@pytest.mark.parametrize("member", ["sys_info", "pickle"])
+def test_payload_in_legacy_tar_pickles(member: str) -> None:
+    result = scan_bytes(T.legacy_tar(payload_in=member), "model.tar")
+    assert result[2][-1].format == "tar"
+    assert_fires(result, "PKL001")
+
+
+def test_oversized_torchscript_source_is_reported_not_parsed() -> None:
+    result = scan_bytes(T.torchscript_zip(T.BENIGN_CODE + "x = 1\n" * 400_000), "model.jit")
+    assert_fires(result, "TOR003", contains="not checked")
+    assert [e for e in result[1] if e.kind == "limit"]

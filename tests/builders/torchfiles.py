@@ -246,3 +246,60 @@ def legacy_file(items: Sequence[Tensor] | None = None, *, payload_in: int | None
         numel = t.numel if numel_override is None else numel_override
         out += struct.pack("<q", numel) + (storage_fill * t.nbytes)[: t.nbytes]
     return out + trailer
+
+
+# --------------------------------------------------------------------------- legacy tar (torch < 0.4)
+
+
+def _record(*values: object, storage_global: tuple[str, str] | None = None) -> bytes:
+    p = PickleBuilder(2).proto().mark()
+    for v in values:
+        p.value(v)
+    if storage_global is not None:
+        p.global_(*storage_global)
+    return p.tuple_().stop().bytes()
+
+
+def legacy_tar_members(items: Sequence[Tensor] | None = None, *, payload_in: str | None = None,
+                       payload: Payload = ("os", "system", "echo pwned")) -> dict[str, bytes]:
+    """The four members of a torch < 0.4 tar checkpoint; ``payload_in`` names the member
+    whose *last* pickle gets a payload (for storages/tensors: a record after raw bytes)."""
+    items = tensors(2) if items is None else items
+    count = lambda n: PickleBuilder(2).proto().value(n).stop().bytes()  # noqa: E731
+    storages = count(len(items))
+    tensors_ = count(len(items))
+    for i, t in enumerate(items):
+        rec = _record(t.key, "cpu", storage_global=("torch", t.storage))
+        if payload_in == "storages" and i == len(items) - 1:
+            rec = inject(rec, payload)
+        storages += rec + struct.pack("<q", t.numel) + bytes(t.nbytes)
+        rec = _record(str(i), t.key, storage_global=("torch", "FloatTensor"))
+        if payload_in == "tensors" and i == len(items) - 1:
+            rec = inject(rec, payload)
+        tensors_ += rec + struct.pack("<ii", 1, 0) + struct.pack("<qqq", t.numel, 1, 0)
+    storages += PickleBuilder(2).proto().empty_list().stop().bytes()
+    main = PickleBuilder(2).proto().empty_dict().mark()
+    for i, t in enumerate(items):
+        main.value(t.name).binunicode(str(i)).binpersid()
+    members = {
+        "sys_info": legacy_sections(items)[2],
+        "pickle": main.setitems().stop().bytes(),
+        "storages": storages,
+        "tensors": tensors_,
+    }
+    if payload_in in ("sys_info", "pickle"):
+        members[payload_in] = inject(members[payload_in], payload)
+    return members
+
+
+def legacy_tar(items: Sequence[Tensor] | None = None, **kwargs: object) -> bytes:
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for name, data in legacy_tar_members(items, **kwargs).items():  # type: ignore[arg-type]
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()

@@ -27,7 +27,7 @@ from typing import BinaryIO
 from ..artifact import Artifact
 from ..errors import LimitExceeded, MalformedInput
 from ..formats import Format
-from ..model import Finding, Location, Rule, Severity
+from ..model import Finding, Location, Rule, ScanError, Severity
 from . import _pickle_vm as vm
 from .base import Context, Result
 from .containers import ZipEntry, iter_zip_entries
@@ -68,7 +68,10 @@ _ITEMSIZE = {
 
 #: Small text records torch writes beside the pickle; values are checked, never trusted.
 _RECORD_MAX = 256
-_CODE_FILE_MAX = 16 << 20
+#: Largest TorchScript source file checked (real ones are tens of KiB; an AST costs ~100x
+#: its text in memory) and the total kept for one archive.
+_CODE_FILE_MAX = 2 << 20
+_CODE_TOTAL_MAX = 64 << 20
 
 
 # --------------------------------------------------------------------------- records
@@ -451,21 +454,29 @@ def _definitions(module: str, tree: ast.Module) -> Iterator[str]:
 
 @dataclass
 class _Sources:
-    """The archive's parsed TorchScript files and what they define."""
+    """The archive's TorchScript files (text only) and what they define.
 
-    parsed: list[tuple[ast.Module, Location]]
+    Trees are not kept: a file's AST is many times its size, so each file is parsed once
+    to collect definitions and again to be judged, one file in memory at a time.
+    """
+
+    files: list[tuple[str, str, Location]]
     defined: _Defined
     errors: list[Finding]
 
 
+def _parse(rel: str, text: str) -> ast.Module:
+    return ast.parse(text, filename=rel)
+
+
 def _parse_sources(sources: list[tuple[str, str, Location]]) -> _Sources:
-    parsed: list[tuple[ast.Module, Location]] = []
+    files: list[tuple[str, str, Location]] = []
     errors: list[Finding] = []
     modules: set[str] = set()
     symbols: set[str] = set()
     for rel, text, where in sources:
         try:
-            tree = ast.parse(text, filename=rel)
+            tree = _parse(rel, text)
         except (SyntaxError, ValueError, RecursionError, MemoryError) as exc:
             errors.append(LAYOUT.at(where, f"TorchScript source {rel} does not parse: {type(exc).__name__}: {exc}",
                                     evidence={"member": rel}, severity=Severity.MEDIUM))
@@ -474,17 +485,19 @@ def _parse_sources(sources: list[tuple[str, str, Location]]) -> _Sources:
         if module is not None:
             modules.add(module)
             symbols.update(_definitions(module, tree))
-        parsed.append((tree, where))
-    return _Sources(parsed, _Defined(frozenset(modules), frozenset(symbols)), errors)
+        del tree
+        files.append((rel, text, where))
+    return _Sources(files, _Defined(frozenset(modules), frozenset(symbols)), errors)
 
 
 def _judge_sources(sources: _Sources) -> Iterator[Finding]:
     yield from sources.errors
-    for tree, where in sources.parsed:
+    for rel, text, where in sources.files:
         report = _CodeReport(where)
         try:
+            tree = _parse(rel, text)
             _CodeChecker(report, sources.defined, _bound_names(tree)).check(tree)
-        except RecursionError:
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
             yield LAYOUT.at(where, "TorchScript source is nested too deeply to check", severity=Severity.MEDIUM)
         yield from report.findings()
 
@@ -630,13 +643,16 @@ class TorchZipAnalyzer:
             raise scan.limit_error or scan.read_error  # type: ignore[misc]
 
     def _code(self, entry: ZipEntry, rel: str, where: Location, state: _ZipState, ctx: Context) -> Iterator[Result]:
-        limit = min(_CODE_FILE_MAX, ctx.limits.max_in_memory - state.code_bytes)
-        if entry.size > limit:
-            raise LimitExceeded(f"TorchScript source {entry.name} declares {entry.size} bytes (limit {limit})",
+        total = min(_CODE_TOTAL_MAX, ctx.limits.max_in_memory)
+        if state.code_bytes + min(entry.size, _CODE_FILE_MAX + 1) > total:
+            raise LimitExceeded(f"TorchScript sources exceed {total} bytes in total at {entry.name}",
                                 limit="max_in_memory")
-        data = _read_small(entry, limit)
-        if len(data) > limit:
-            raise LimitExceeded(f"TorchScript source {entry.name} exceeds {limit} bytes", limit="max_in_memory")
+        data = _read_small(entry, _CODE_FILE_MAX) if entry.size <= _CODE_FILE_MAX else b""
+        if entry.size > _CODE_FILE_MAX or len(data) > _CODE_FILE_MAX:
+            yield LAYOUT.at(where, f"TorchScript source {rel} is larger than {_CODE_FILE_MAX} bytes; not checked",
+                            evidence={"member": rel, "size": entry.size}, severity=Severity.MEDIUM)
+            yield ScanError(where, f"TorchScript source larger than {_CODE_FILE_MAX} bytes was not checked", "limit")
+            return
         state.code_bytes += len(data)
         try:
             text = data.decode("utf-8")
@@ -665,6 +681,9 @@ class TorchLegacyAnalyzer:
     formats = frozenset({Format.TORCH_LEGACY})
 
     def analyze(self, artifact: Artifact, ctx: Context) -> Iterator[Result]:
+        if artifact.depth > 0 and artifact.name in _TAR_WALKERS and artifact.hint == Format.TORCH_LEGACY.value:
+            yield from analyze_legacy_tar_member(artifact, ctx)
+            return
         scans: list[PickleScan] = []
         with artifact.open() as stream:
             for section in _LEGACY_SECTIONS:
@@ -746,7 +765,126 @@ def _stream_size(artifact: Artifact, stream: BinaryIO) -> int | None:
     return None
 
 
+# --------------------------------------------------------------------------- legacy tar members
+# torch < 0.4 wrote a tar with members sys_info, pickle, storages and tensors.  ``pickle``
+# and ``sys_info`` are single pickles; ``storages`` and ``tensors`` interleave small
+# pickles with raw bytes, so they are walked here: every pickle analysed, raw bytes skipped.
+
+
+def _one_pickle(artifact: Artifact, stream: BinaryIO, ctx: Context, what: str) -> Iterator[Result | PickleScan]:
+    start = stream.tell()
+    scan = analyze_pickle_stream(stream, artifact.location, ctx, single=True, parent=artifact)
+    yield from _pickle_results(scan)
+    if not scan.complete or not scan.values:
+        yield LAYOUT.at(artifact.location.at_offset(start), f"legacy tar member '{artifact.name}': {what} pickle is "
+                        "broken; the rest was not analysed", evidence={"section": what}, severity=Severity.MEDIUM)
+        return
+    yield scan
+
+
+def _count(value: object, limit: int) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= limit else None
+
+
+def _skip(artifact: Artifact, stream: BinaryIO, size: int | None, n: int, what: str) -> Iterator[Finding]:
+    """Seek over ``n`` raw bytes; a finding (and StopIteration for the caller) past the end."""
+    end = stream.tell() + n
+    if size is not None and end > size:
+        yield STORAGE.at(artifact.location.at_offset(stream.tell()), f"legacy {what} runs past the end of the member",
+                         evidence={"size": n})
+        return
+    stream.seek(end)
+
+
+def _tar_storage_record(artifact: Artifact, stream: BinaryIO, ctx: Context, size: int | None) -> Iterator[Result | bool]:
+    """One ``(key, location, storage_type)`` pickle, an element count and the raw data."""
+    scan: PickleScan | None = None
+    for item in _one_pickle(artifact, stream, ctx, "storage record"):
+        if isinstance(item, PickleScan):
+            scan = item
+        else:
+            yield item
+    if scan is None:
+        return
+    args = scan.values[0]
+    kind = args[2] if isinstance(args, tuple) and len(args) == 3 else None
+    itemsize = _ITEMSIZE.get(kind.name) if isinstance(kind, vm.Global) else None
+    head = stream.read(8)
+    if itemsize is None or len(head) < 8:
+        yield STORAGE.at(artifact.location.at_offset(stream.tell()),
+                         "legacy storage record has no known storage type or is truncated; not skipped")
+        return
+    findings = list(_skip(artifact, stream, size, int.from_bytes(head, "little") * itemsize, "storage"))
+    yield from findings
+    yield not findings
+
+
+def _tar_tensor_record(artifact: Artifact, stream: BinaryIO, ctx: Context, size: int | None) -> Iterator[Result | bool]:
+    """One ``(key, storage_id, tensor_type)`` pickle, then ndim, sizes, strides and offset."""
+    ok = False
+    for item in _one_pickle(artifact, stream, ctx, "tensor record"):
+        if isinstance(item, PickleScan):
+            ok = True
+        else:
+            yield item
+    head = stream.read(8) if ok else b""
+    if len(head) < 8:
+        if ok:
+            yield STORAGE.at(artifact.location.at_offset(stream.tell()), "legacy tensor record is truncated")
+        return
+    ndim = int.from_bytes(head[:4], "little", signed=True)
+    if not 0 <= ndim <= 64:
+        yield STORAGE.at(artifact.location.at_offset(stream.tell()), f"legacy tensor record has {ndim} dimensions")
+        return
+    findings = list(_skip(artifact, stream, size, 16 * ndim + 8, "tensor record"))
+    yield from findings
+    yield not findings
+
+
+_TAR_WALKERS = {"storages": _tar_storage_record, "tensors": _tar_tensor_record}
+
+
+def analyze_legacy_tar_member(artifact: Artifact, ctx: Context) -> Iterator[Result]:
+    """Walk the ``storages`` or ``tensors`` member of a legacy torch tar.
+
+    Layout: a pickled count, then per record a pickle and raw bytes (storages: an 8-byte
+    element count and the data; tensors: ndim, padding, sizes, strides, offset), then for
+    ``storages`` a pickle of storage views.  Every pickle is analysed; raw bytes are skipped.
+    """
+    walker = _TAR_WALKERS[artifact.name]
+    size = artifact.size
+    with artifact.open() as stream:
+        head: PickleScan | None = None
+        for item in _one_pickle(artifact, stream, ctx, "count"):
+            if isinstance(item, PickleScan):
+                head = item
+            else:
+                yield item
+        if head is None:
+            return
+        count = _count(head.values[0], ctx.limits.max_members)
+        if count is None:
+            yield LAYOUT.at(artifact.location, f"legacy tar member '{artifact.name}' starts with {head.values[0]!r}, "
+                            "not a record count", severity=Severity.MEDIUM)
+            return
+        for _ in range(count):
+            done = True
+            for result in walker(artifact, stream, ctx, size):
+                if isinstance(result, bool):
+                    done = not result
+                else:
+                    yield result
+            if done:
+                return
+        if artifact.name == "storages":
+            for item in _one_pickle(artifact, stream, ctx, "storage views"):
+                if not isinstance(item, PickleScan):
+                    yield item
+        if size is not None and stream.tell() < size:
+            yield from _legacy_trailer(artifact, size, stream.tell(), ctx)
+
+
 __all__ = [
     "CUSTOM_NATIVE_OP", "LAYOUT", "STORAGE", "TORCHSCRIPT_CODE",
-    "TorchLegacyAnalyzer", "TorchZipAnalyzer", "check_torchscript_sources",
+    "TorchLegacyAnalyzer", "TorchZipAnalyzer", "analyze_legacy_tar_member", "check_torchscript_sources",
 ]
