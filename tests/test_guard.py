@@ -182,3 +182,45 @@ def test_torch_load_is_guarded(installed: str, tmp_path: Path) -> None:
             zout.writestr(info, EVAL if info.filename.endswith("data.pkl") else zin.read(info))
     with pytest.raises(guard.UnsafeModelError):
         getattr(torch, LOAD)(bad, weights_only=False)
+
+
+def test_from_pretrained_and_load_model_of_stand_in_libraries(tmp_path: Path) -> None:
+    """Stand-ins for transformers and keras (not installed here): the classmethod and function are wrapped."""
+    lib = tmp_path / "lib"
+    (lib / "transformers").mkdir(parents=True)
+    (lib / "transformers" / "modeling_utils.py").write_text(
+        "class PreTrainedModel:\n"
+        "    @classmethod\n"
+        "    def from_pretrained(cls, pretrained_model_name_or_path, **kw):\n"
+        "        return (cls.__name__, pretrained_model_name_or_path)\n"
+    )
+    (lib / "transformers" / "__init__.py").write_text("from .modeling_utils import PreTrainedModel\n")
+    (lib / "keras").mkdir()
+    (lib / "keras" / "__init__.py").write_text("from . import models\n")
+    (lib / "keras" / "models.py").write_text("def load_model(filepath, **kw):\n    return 'loaded ' + str(filepath)\n")
+    evil, good = tmp_path / "evil", tmp_path / "good"
+    evil.mkdir()
+    good.mkdir()
+    (evil / "pytorch_model.bin").write_bytes(EVAL)
+    (good / "config.json").write_text("{}")
+    script = f"""
+import sys
+sys.path.insert(0, {str(lib)!r})
+from trojanguard import guard
+guard.install(use_cache=False)
+import transformers.modeling_utils, transformers, keras.models
+class Bert(transformers.PreTrainedModel):
+    pass
+print("GOOD", Bert.from_pretrained({str(good)!r}))
+for call in (lambda: Bert.from_pretrained({str(evil)!r}), lambda: keras.models.load_model({str(evil / "pytorch_model.bin")!r})):
+    try:
+        call()
+        print("LOADED")
+    except guard.UnsafeModelError as exc:
+        print("REFUSED", exc.rule_id)
+guard.uninstall()
+print("RESTORED", not hasattr(transformers.PreTrainedModel.__dict__["from_pretrained"].__func__, "__trojanguard_original__"))
+"""
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
+    out = proc.stdout
+    assert "GOOD ('Bert'," in out and out.count("REFUSED PKL001") == 2 and "LOADED" not in out and "RESTORED True" in out, out + proc.stderr

@@ -198,19 +198,23 @@ def check_path(path: str, *, threshold: Severity = Severity.HIGH, cache: GuardCa
     _decide(path, verdict, threshold)
 
 
-def _first_arg(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Callable[[Any], tuple[tuple[Any, ...], dict[str, Any]]]]:
-    """The loaded thing and a function that puts a replacement for it back into the call."""
-    if args:
-        return args[0], lambda new: ((new, *args[1:]), kwargs)
+def _first_arg(
+    args: tuple[Any, ...], kwargs: dict[str, Any], skip: int
+) -> tuple[Any, Callable[[Any], tuple[tuple[Any, ...], dict[str, Any]]]]:
+    """The loaded thing (after ``skip`` leading args: ``cls``) and a function that puts a replacement back."""
+    if len(args) > skip:
+        return args[skip], lambda new: ((*args[:skip], new, *args[skip + 1 :]), kwargs)
     for key in _ARG_NAMES:
         if key in kwargs:
             return kwargs[key], lambda new, key=key: (args, {**kwargs, key: new})
     return None, lambda new: (args, kwargs)
 
 
-def _screen(target: str, args: tuple[Any, ...], kwargs: dict[str, Any], state: _State) -> tuple[tuple[Any, ...], dict[str, Any]]:
+def _screen(
+    target: str, args: tuple[Any, ...], kwargs: dict[str, Any], state: _State, skip: int
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """Scan what a loader is about to read; return the (possibly re-wrapped) call arguments."""
-    thing, put_back = _first_arg(args, kwargs)
+    thing, put_back = _first_arg(args, kwargs, skip)
     kw = {"threshold": state.threshold, "cache": state.cache}
     if isinstance(thing, (bytes, bytearray, memoryview)):
         check_bytes(bytes(thing), f"<{target} argument>", **kw)  # type: ignore[arg-type]
@@ -235,7 +239,7 @@ def _screen(target: str, args: tuple[Any, ...], kwargs: dict[str, Any], state: _
     return args, kwargs
 
 
-def _wrap(target: str, original: Callable[..., Any]) -> Callable[..., Any]:
+def _wrap(target: str, original: Callable[..., Any], skip: int = 0) -> Callable[..., Any]:
     @functools.wraps(original)
     def guarded(*args: Any, **kwargs: Any) -> Any:
         state = _STATE
@@ -243,7 +247,7 @@ def _wrap(target: str, original: Callable[..., Any]) -> Callable[..., Any]:
             return original(*args, **kwargs)  # not installed, or nested inside a guarded load
         _LOCAL.active = True
         try:
-            args, kwargs = _screen(target, args, dict(kwargs), state)
+            args, kwargs = _screen(target, args, dict(kwargs), state, skip)
             return original(*args, **kwargs)
         finally:
             _LOCAL.active = False
@@ -267,16 +271,18 @@ def _patch_module(module: ModuleType, module_name: str, state: _State) -> None:
         if raw is None:
             continue
         target = f"{mod_name}.{attr}"
-        inner = getattr(raw, "__trojanguard_original__", None)
-        if inner is not None:  # re-exported from an already guarded module (torch.load)
+        inner = getattr(raw.__func__ if isinstance(raw, classmethod) else raw, "__trojanguard_raw__", None)
+        if inner is not None:  # already guarded through another module (torch.load, transformers.modeling_utils)
             state.originals[(mod_name, attr)] = (owner, name, inner)
             continue
         if isinstance(raw, classmethod):
-            patched: Any = classmethod(_wrap(target, raw.__func__))
+            wrapper = _wrap(target, raw.__func__, skip=1)
+            patched: Any = classmethod(wrapper)
         elif callable(raw):
-            patched = _wrap(target, raw)
+            wrapper = patched = _wrap(target, raw)
         else:
             continue
+        wrapper.__trojanguard_raw__ = raw  # type: ignore[attr-defined]
         state.originals[(mod_name, attr)] = (owner, name, raw)
         setattr(owner, name, patched)
 
