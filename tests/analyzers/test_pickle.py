@@ -575,3 +575,43 @@ def test_real_joblib_file_parses_cleanly() -> None:
     assert scan.complete and scan.end_offset == len(buf.getvalue())
     for rule in ("PKL005", "PKL006", "PKL007"):
         assert_silent(scan.findings, rule)
+
+
+# -- PKL009: allocation bombs through allowlisted constructors; call-through wrappers -------------
+
+
+def test_huge_bytearray_allocation_is_flagged() -> None:
+    data = PickleBuilder(4).proto().stack_global("builtins", "bytearray").long1(1 << 40).tuple1().reduce().stop().bytes()
+    assert_fires(scan_bytes(data, "m.pkl"), "PKL009", min_severity=Severity.HIGH, contains="1099511627776")
+
+
+def test_small_bytearray_is_silent() -> None:
+    data = PickleBuilder(4).proto().stack_global("builtins", "bytearray").binint(4096).tuple1().reduce().stop().bytes()
+    assert_silent(scan_bytes(data, "m.pkl"), "PKL009")
+
+
+@pytest.mark.parametrize(
+    ("module", "name", "index"),
+    [
+        ("torch._tensor", "_rebuild_from_type_v2", 0),
+        ("numpy.random._pickle", "__randomstate_ctor", 1),
+        ("sklearn.neighbors._kd_tree", "newObj", 0),
+    ],
+)
+def test_allowlisted_wrapper_does_not_launder_the_call_it_makes(module: str, name: str, index: int) -> None:
+    p = PickleBuilder(4).proto().stack_global(module, name).mark()
+    for i in range(max(2, index + 1)):
+        if i == index:
+            p.stack_global("mypkg.evil", "run")
+        else:
+            p.short_binunicode("x")
+    data = p.tuple_().reduce().stop().bytes()
+    assert_fires(scan_bytes(data, "m.pkl"), "PKL002", contains="mypkg.evil.run")
+
+
+def test_legacy_torch_module_persistent_id_resolves_to_its_class() -> None:
+    """('module', cls, file, source) persistent ids stand for cls: an unknown class is named."""
+    p = PickleBuilder(2).proto().mark().binunicode("module").global_("mypkg.evil", "Net").binunicode("net.py")
+    p.binunicode("class Net: ...").tuple_().binpersid().empty_tuple().newobj().stop()
+    found = assert_fires(scan_bytes(p.bytes(), "m.pt"), "PKL002", contains="mypkg.evil.Net")
+    assert all("Persistent" not in f.message for f in found)

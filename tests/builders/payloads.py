@@ -479,16 +479,7 @@ _M: dict[str, Callable[[], bytes]] = {
 MALICIOUS: dict[str, bytes] = {name: build() for name, build in _M.items()}
 
 #: Payloads the analyzer misses today, with why (routed to the analyzer's author).
-KNOWN_MISSES: dict[str, str] = {
-    "technique-rebuild-from-type-v2-call-through":
-        "_pickle_vm.CALL_THROUGH lacks torch._tensor._rebuild_from_type_v2: its func argument is only PKL003 medium",
-    "technique-sklearn-newobj-call-through":
-        "newObj(cls) calls cls.__new__; the class is only PKL003 medium (not in CALL_THROUGH)",
-    "technique-numpy-randomstate-ctor-call-through":
-        "numpy.random._pickle.__randomstate_ctor/__generator_ctor call their 2nd argument; not in CALL_THROUGH",
-    "technique-bytearray-huge-allocation":
-        "allowlisted constructors (bytearray/bytes) with a huge int argument allocate on load; no size check",
-}
+KNOWN_MISSES: dict[str, str] = {}
 
 
 # --------------------------------------------------------------------------- benign

@@ -15,7 +15,7 @@ from conftest import assert_fires, assert_silent, scan_bytes
 from trojanguard.model import Severity
 
 #: Rules that prove the scanner saw the payload itself, not only a side effect.
-PAYLOAD_RULES = ("PKL001", "PKL002", "PKL004", "PKL007", "PKL008")
+PAYLOAD_RULES = ("PKL001", "PKL002", "PKL004", "PKL007", "PKL008", "PKL009")
 
 
 def _case(name: str) -> object:

@@ -87,16 +87,13 @@ def test_torch_checkpoints_are_clean() -> None:
     }
     for name, obj in objects.items():
         for legacy in (False, True):
-            if name == "full-model" and legacy:
-                continue  # see test_torch_legacy_full_model_is_clean
             findings, errors, _ = scan_bytes(_torch_save(obj, legacy), "model.pt")
             assert not errors and _noisy(findings) == [], (name, legacy, _noisy(findings))
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="analyzer: legacy persistent_load ('module', cls, file, source) returns the class; "
-                                       "the VM treats NEWOBJ on that Persistent as an unresolvable call (PKL002)")
 def test_torch_legacy_full_model_is_clean() -> None:
+    """Legacy persistent ids ('module', cls, file, source) resolve to cls, as torch's loader does."""
     torch = pytest.importorskip("torch")
     model = torch.nn.Sequential(torch.nn.Linear(2, 2))
     findings, _, _ = scan_bytes(_torch_save(model, legacy=True), "model.pt")

@@ -151,7 +151,7 @@ class Anomaly:
     ``kind`` is one of: ``truncated``, ``invalid-opcode``, ``bad-argument``, ``stack``,
     ``limit`` (these stop the run), ``memo-missing``, ``memo-overwrite``, ``memo-key``,
     ``frame-divergence``, ``unknown-extension``, ``dynamic-global``, ``bad-global``,
-    ``global-state``, ``setstate-gadget``.
+    ``global-state``, ``setstate-gadget``, ``huge-allocation``.
     """
 
     kind: str
@@ -376,6 +376,12 @@ def resolve(value: object) -> Global | None:
         return value
     if isinstance(value, Call):
         return value.resolved
+    if isinstance(value, Persistent):
+        # torch's legacy format pickles module classes as persistent ids
+        # ('module', cls, source_file, source); torch's persistent_load returns cls itself.
+        pid = value.pid
+        if isinstance(pid, tuple) and len(pid) >= 2 and pid[0] in ("module", b"module") and isinstance(pid[1], Global):
+            return pid[1]
     return None
 
 
@@ -424,11 +430,25 @@ NAME_RESOLVERS = frozenset({("pkgutil", "resolve_name"), ("pydoc", "locate")})
 ATTRGETTER = frozenset({("operator", "attrgetter"), ("_operator", "attrgetter")})
 METHODCALLER = frozenset({("operator", "methodcaller"), ("_operator", "methodcaller")})
 #: Calls that call their first argument (now or later): the real target is that argument.
-CALL_THROUGH = frozenset({
-    ("functools", "partial"), ("_functools", "partial"), ("functools", "reduce"), ("_functools", "reduce"),
-    ("builtins", "map"), ("builtins", "filter"), ("copyreg", "_reconstructor"), ("copyreg", "__newobj__"),
-    ("copyreg", "__newobj_ex__"), ("builtins", "apply"), ("functools", "partialmethod"),
-})
+#: Callables that call one of their arguments: key -> index of the argument they call.
+#: An allowlisted wrapper must not launder a call to something that is not.
+CALL_THROUGH: dict[tuple[str, str], int] = {
+    ("functools", "partial"): 0, ("_functools", "partial"): 0, ("functools", "reduce"): 0,
+    ("_functools", "reduce"): 0, ("builtins", "map"): 0, ("builtins", "filter"): 0,
+    ("copyreg", "_reconstructor"): 0, ("copyreg", "__newobj__"): 0, ("copyreg", "__newobj_ex__"): 0,
+    ("builtins", "apply"): 0, ("functools", "partialmethod"): 0,
+    # torch: _rebuild_from_type_v2(func, new_type, args, state) calls func(*args)
+    ("torch._tensor", "_rebuild_from_type_v2"): 0, ("torch._tensor", "_rebuild_from_type"): 0,
+    # numpy: __randomstate_ctor(name, bit_generator_ctor) calls bit_generator_ctor(name)
+    ("numpy.random._pickle", "__randomstate_ctor"): 1, ("numpy.random._pickle", "__generator_ctor"): 1,
+    # scikit-learn's Cython trees: newObj(cls) calls cls.__new__(cls)
+    ("sklearn.neighbors._kd_tree", "newObj"): 0, ("sklearn.neighbors._ball_tree", "newObj"): 0,
+    ("sklearn.neighbors._binary_tree", "newObj"): 0, ("sklearn.metrics._dist_metrics", "newObj"): 0,
+}
+#: Allowlisted constructors whose first integer argument is an allocation size.
+SIZED_ALLOCATORS = frozenset({("builtins", "bytearray"), ("builtins", "bytes")})
+#: Above this, an allocation requested by a pickle is a denial-of-service attempt (1 GiB).
+MAX_ALLOCATION = 1 << 30
 ADD_EXTENSION = frozenset({("copyreg", "add_extension")})
 #: Loaders of serialized objects or code: their input is a nested payload.
 PICKLE_LOADERS = frozenset({
@@ -1041,11 +1061,12 @@ class Machine:
             method = self._resolved(attribute(argv[0], func.args[0], offset))
             self.calls.append(CallEvent(method, offset, opcode, "operator.methodcaller", describe(func)))
             return True
-        if key in CALL_THROUGH and func.args:
-            inner = resolve(func.args[0])
+        index = CALL_THROUGH.get(key) if key is not None else None
+        if index is not None and len(func.args) > index:
+            inner = resolve(func.args[index])
             self.calls.append(CallEvent(inner, offset, opcode, func.target.qualname if func.target else "", describe(func)))
             if inner is not None:
-                self._call_semantics(_key(inner), tuple(func.args[1:]) + argv, offset, opcode, result)
+                self._call_semantics(_key(inner), tuple(func.args[index + 1 :]) + argv, offset, opcode, result)
             return True
         return False
 
@@ -1064,9 +1085,11 @@ class Machine:
             result.resolved = self._resolved(Global(str(as_text(argv[0])), "", offset, "import"))
         elif key in NAME_RESOLVERS and argv and as_text(argv[0]):
             result.resolved = self._resolved(_parse_resolver_name(str(as_text(argv[0])), offset))
-        elif key in CALL_THROUGH and argv:
-            inner = resolve(argv[0])
-            self.calls.append(CallEvent(inner, offset, opcode, ".".join(key or ()), describe(argv[0])))
+        elif key is not None and key in CALL_THROUGH and len(argv) > CALL_THROUGH[key]:
+            called = argv[CALL_THROUGH[key]]
+            self.calls.append(CallEvent(resolve(called), offset, opcode, ".".join(key or ()), describe(called)))
+        elif key in SIZED_ALLOCATORS and argv and isinstance(argv[0], int) and argv[0] > MAX_ALLOCATION:
+            self.anomaly("huge-allocation", offset, f"{'.'.join(key or ())}({argv[0]}) allocates {argv[0]} bytes on load")
         elif key in ADD_EXTENSION and len(argv) >= 3:
             mod, name, code = as_text(argv[0]), as_text(argv[1]), argv[2]
             if mod is not None and name is not None and isinstance(code, int):

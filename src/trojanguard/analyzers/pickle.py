@@ -68,6 +68,11 @@ PARSER_CONFUSION = Rule(
     "The stream uses tricks that confuse pickle scanners (frame divergence, memo desync, unregistered EXT code, computed global names).",
     cwe=436,
 )
+RESOURCE_ABUSE = Rule(
+    "PKL009", "pickle-huge-allocation", Severity.HIGH,
+    "The pickle asks an allowlisted constructor to allocate an absurd amount of memory when loaded (denial of service).",
+    cwe=789,
+)
 STATE_GADGET = Rule(
     "PKL008", "pickle-state-gadget", Severity.HIGH,
     "BUILD sets state on a global object or injects a __setstate__ that a later BUILD calls.",
@@ -197,6 +202,8 @@ def _judge_anomalies(anomalies: list[vm.Anomaly], out: _Collector) -> None:
         elif a.kind in _CONFUSION:
             severity = Severity.LOW if a.kind == "memo-key" else None
             out.add(PARSER_CONFUSION, a.kind, a.offset, a.message, severity=severity, kind=a.kind)
+        elif a.kind == "huge-allocation":
+            out.add(RESOURCE_ABUSE, a.kind, a.offset, a.message, kind=a.kind)
         elif a.kind in _GADGET:
             out.add(STATE_GADGET, a.kind, a.offset, a.message, kind=a.kind)
         else:
