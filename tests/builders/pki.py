@@ -93,14 +93,16 @@ def write_ca_chain(
     signer: str = "model-signer",
     email: str = "signer@example.org",
     leaf_days: tuple[int, int] = (-1, 30),
+    root_days: int = 3650,
 ) -> CertSet:
-    """Root -> intermediate -> leaf; ``leaf_days`` are the leaf's validity relative to now."""
+    """Root -> intermediate -> leaf; ``leaf_days``/``root_days``: validity relative to now."""
     now = dt.datetime.now(dt.timezone.utc)
     root_key = ec.generate_private_key(ec.SECP384R1())
     inter_key = ec.generate_private_key(ec.SECP256R1())
     leaf = write_key(directory, f"{prefix}-leaf")
     long = (now - dt.timedelta(days=400), now + dt.timedelta(days=3650))
-    root = _cert(f"{prefix} root", root_key.public_key(), f"{prefix} root", root_key, ca=True, not_before=long[0], not_after=long[1])
+    root_end = now + dt.timedelta(days=root_days)
+    root = _cert(f"{prefix} root", root_key.public_key(), f"{prefix} root", root_key, ca=True, not_before=long[0], not_after=root_end)
     inter = _cert(f"{prefix} intermediate", inter_key.public_key(), f"{prefix} root", root_key, ca=True, not_before=long[0], not_after=long[1])
     leaf_cert = _cert(
         signer,

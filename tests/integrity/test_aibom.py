@@ -170,3 +170,20 @@ def test_cli_bom_and_bom_verify(system: tuple[Path, Path, Path, Path], tmp_path:
 def test_hostile_bom_fails_cleanly(text: str) -> None:
     with pytest.raises(VerificationError):
         verify_bom(text)
+
+
+def test_dataset_directory_rows_and_columns(tmp_path: Path) -> None:
+    model, csv_path, jsonl, _ = make_system(tmp_path)
+    data = tmp_path / "data"
+    data.mkdir()
+    csv_path.rename(data / "train.csv")
+    jsonl.rename(data / "feedback.jsonl")
+    (data / "notes.txt").write_text("n/a")
+    doc = build_bom(BomInputs(str(model), data=[str(data)], scan=False))
+    props = _props(_components(doc)["data:data"])
+    assert props["trojanguard:data:rows"] == "5" and props["trojanguard:data:files"] == "3"
+    assert props["trojanguard:data:columns"] == "label,source,text"
+    text = render_bom(doc)
+    (data / "notes.txt").write_text("changed")
+    with pytest.raises(VerificationError, match="dataset data: content changed"):
+        verify_bom(text)

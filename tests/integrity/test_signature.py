@@ -315,3 +315,26 @@ def test_hostile_statement_fails_cleanly() -> None:
     for data in bad:
         with pytest.raises(VerificationError):
             parse_statement(data)
+
+
+def test_planted_symlink_fails(signed: tuple[Path, Path], pki: dict, tmp_path: Path) -> None:
+    model, sig = _copy(signed, tmp_path)
+    (model / "link.bin").symlink_to("/etc/hostname")
+    with pytest.raises(VerificationError, match=r"link\.bin: symbolic link"):
+        _verify_key(model, sig, pki["k"].public)
+
+
+def test_expired_trust_anchor(pki: dict, tmp_path: Path) -> None:
+    """A root that expired is no anchor, even if the signature was made while it was valid."""
+    import datetime as dt
+
+    from builders.pki import write_ca_chain as chain
+
+    ca = chain(tmp_path, prefix="short", root_days=10, leaf_days=(-1, 3650))
+    model = make_model(tmp_path)
+    sig = tmp_path / "c.sig"
+    sign_model(str(model), str(sig), private_key=str(ca.key), certificate=str(ca.leaf), certificate_chain=[str(ca.chain[0])])
+    verify_model(str(model), str(sig), certificate_chain=[str(ca.root)], identity="model-signer")
+    future = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=20)
+    with pytest.raises(VerificationError, match="short root.*expired"):
+        verify_model(str(model), str(sig), certificate_chain=[str(ca.root)], identity="model-signer", now=future)

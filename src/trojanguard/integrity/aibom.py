@@ -121,6 +121,22 @@ def _dataset_facts(path: str) -> dict[str, str]:
     return {}
 
 
+def _directory_facts(paths: Sequence[str]) -> dict[str, str]:
+    """Rows summed over the CSV/JSONL files of a dataset directory; the union of their columns."""
+    rows, tabular = 0, 0
+    columns: set[str] = set()
+    for path in paths:
+        facts = _dataset_facts(path)
+        if "rows" in facts:
+            tabular += 1
+            rows += int(facts["rows"])
+            columns.update(c for c in facts.get("columns", "").split(",") if c)
+    out = {"format": "directory", "files": str(len(paths))}
+    if tabular:
+        out.update(rows=str(rows), columns=",".join(sorted(columns)), tabular_files=str(tabular))
+    return out
+
+
 def _csv_facts(path: str, delimiter: str) -> dict[str, str]:
     csv.field_size_limit(16 << 20)
     with open(path, encoding="utf-8", newline="") as fh:
@@ -289,8 +305,9 @@ def _dataset_component(path: str, workers: int | None) -> Any:
 
     full = os.path.abspath(path)
     if os.path.isdir(full):
-        digest = hash_manifest(full, workers=workers).root_digest()
-        facts: dict[str, str] = {"format": "directory"}
+        files = list_files(full)
+        digest = hash_manifest(full, files=files, workers=workers).root_digest()
+        facts: dict[str, str] = _directory_facts([f.path for f in files])
     elif os.path.isfile(full):
         digest = hash_file(full)
         facts = _dataset_facts(full)

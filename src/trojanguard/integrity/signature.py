@@ -227,12 +227,30 @@ def _identities(cert: Any) -> set[str]:
     return names
 
 
-def _check_certificates(bundle: dict[str, Any], identity: str | None, now: dt.datetime) -> str:
-    """Expiry of every certificate in the chain, then the signer pin; returns the subject."""
+def _trusted_certificates(paths: Sequence[str]) -> list[Any]:
+    from cryptography import x509
+
+    certs = []
+    for path in paths:
+        try:
+            with open(path, "rb") as fh:
+                certs.extend(x509.load_pem_x509_certificates(fh.read(16 << 20)))
+        except (OSError, ValueError) as exc:
+            raise InputError(f"{path}: not a PEM certificate file: {exc}") from None
+    return certs
+
+
+def _check_certificates(bundle: dict[str, Any], identity: str | None, now: dt.datetime, trusted: Sequence[str]) -> str:
+    """Expiry of every certificate (embedded chain and trust anchors), then the signer pin.
+
+    model_signing 1.1.1 validates the chain as of the leaf's own ``notBefore``, so an
+    expired certificate verifies there forever; here validity is checked at ``now``.
+    Returns the signer's subject.
+    """
     chain = _certificates(bundle)
     if not chain:
         raise VerificationError("signature carries an empty certificate chain")
-    for cert in chain:
+    for cert in [*chain, *_trusted_certificates(trusted)]:
         subject = cert.subject.rfc4514_string()
         if cert.not_valid_after_utc < now:
             raise VerificationError(f"certificate {subject!r} expired at {cert.not_valid_after_utc.isoformat()}")
@@ -356,7 +374,7 @@ def verify_model(
     bundle, payload = parse_bundle(data)
     with _private_copy(data) as sig_copy:
         if trust.certificate_chain:
-            signer = _check_certificates(bundle, identity, now or dt.datetime.now(dt.timezone.utc))
+            signer = _check_certificates(bundle, identity, now or dt.datetime.now(dt.timezone.utc), trust.certificate_chain)
         elif trust.public_key:
             signer = _key_fingerprint(trust.public_key)
         else:
