@@ -264,3 +264,13 @@ def test_failed_verification_removes_the_output(tmp_path: Path, monkeypatch: pyt
     with pytest.raises(MalformedInput, match="verification failed"):
         convert(str(tmp_path / "m.pt"), str(tmp_path / "m.safetensors"))
     assert not (tmp_path / "m.safetensors").exists()
+
+
+def test_duplicate_member_names_are_refused(tmp_path: Path) -> None:
+    from builders.torchfiles import torch_members, zip_bytes
+
+    members = torch_members(tensors(1))
+    members.append(("archive/data/0", bytes(24)))
+    (tmp_path / "d.pt").write_bytes(zip_bytes(members))
+    with pytest.raises(ConversionRefused, match="twice"):
+        convert(str(tmp_path / "d.pt"), str(tmp_path / "d.safetensors"))

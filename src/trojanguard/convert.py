@@ -431,6 +431,9 @@ def _bounded_read(zf: zipfile.ZipFile, info: zipfile.ZipInfo, cap: int) -> bytes
 
 
 def _read_torch_zip(zf: zipfile.ZipFile, limits: Limits) -> Checkpoint:
+    names = zf.namelist()
+    if len(set(names)) != len(names):
+        raise ConversionRefused("the archive lists a member name twice (readers disagree on which one is real)")
     pkls = [i for i in zf.infolist() if i.filename.endswith("/data.pkl") and i.filename.count("/") == 1]
     if len(pkls) != 1:
         raise MalformedInput("not a torch zip checkpoint: expected exactly one <prefix>/data.pkl")
