@@ -338,3 +338,24 @@ def test_expired_trust_anchor(pki: dict, tmp_path: Path) -> None:
     future = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=20)
     with pytest.raises(VerificationError, match="short root.*expired"):
         verify_model(str(model), str(sig), certificate_chain=[str(ca.root)], identity="model-signer", now=future)
+
+
+@pytest.mark.parametrize("shard_size", [None, 4096])
+def test_fast_signing_writes_the_library_statement(pki: dict, tmp_path: Path, shard_size: int | None) -> None:
+    """Signing hashes with trojanguard's parallel hasher; the signed statement is the library's own."""
+    from model_signing import hashing, signing
+
+    model = make_model(tmp_path)
+    ours, theirs = tmp_path / "ours.sig", tmp_path / "theirs.sig"
+    sign_model(str(model), str(ours), private_key=str(pki["k"].private), shard_size=shard_size)
+    config = hashing.Config()
+    if shard_size:
+        config.use_shard_serialization(shard_size=shard_size)
+    signing.Config().use_elliptic_key_signer(private_key=str(pki["k"].private)).set_hashing_config(config).sign(model, theirs)
+
+    def statement(path: Path) -> dict:
+        payload = json.loads(base64.b64decode(json.loads(path.read_bytes())["dsseEnvelope"]["payload"]))
+        payload["predicate"]["serialization"]["ignore_paths"] = sorted(payload["predicate"]["serialization"]["ignore_paths"])
+        return payload
+
+    assert statement(ours) == statement(theirs)

@@ -33,7 +33,7 @@ from typing import Any
 
 from ..errors import InputError, UsageError, VerificationError
 from ..model import Report, Severity
-from .digest import hash_manifest, list_files
+from .digest import DEFAULT_IGNORED, FileEntry, hash_manifest, list_files
 from .manifest import MAX_SIGNATURE_BYTES, ManifestDiff, SignedManifest, diff, parse_bundle, parse_statement
 
 __all__ = [
@@ -121,6 +121,39 @@ def scan_before_signing(model_dir: str, *, allow_findings: bool = False, thresho
     return report
 
 
+class _FastHashing:
+    """A stand-in for ``model_signing.hashing.Config`` whose ``hash`` is our parallel hasher.
+
+    ``signing.Config.sign`` only calls ``hash(model_path)``; the manifest is built from the
+    library's own classes, so the bundle is byte-for-byte what the library would write
+    (tests verify every signature with the library's own verifier as well).
+    """
+
+    def __init__(self, files: Sequence[FileEntry], shard_size: int | None, ignore: Sequence[str]) -> None:
+        self.files, self.shard_size, self.ignore = files, shard_size, ignore
+
+    def hash(self, model_path: Any, *, files_to_hash: Any = None) -> Any:
+        from model_signing import manifest as oms
+        from model_signing._hashing.hashing import Digest
+
+        root = os.fspath(model_path)
+        ours = hash_manifest(root, shard_size=self.shard_size, files=self.files)
+        ignored = frozenset(pathlib.Path(p) for p in (*DEFAULT_IGNORED, *self.ignore))
+        items: list[Any] = []
+        if self.shard_size is None:
+            serialization: Any = oms._FileSerialization("sha256", False, ignored)
+            for r in ours.resources:
+                items.append(oms.FileManifestItem(path=pathlib.PurePosixPath(r.name), digest=Digest("sha256", bytes.fromhex(r.sha256))))
+        else:
+            serialization = oms._ShardSerialization("sha256", self.shard_size, False, ignored)
+            algorithm = f"sha256-sharded-{self.shard_size}"
+            for r in ours.resources:
+                name, start, end = r.name.rsplit(":", 2)
+                digest = Digest(algorithm, bytes.fromhex(r.sha256))
+                items.append(oms.ShardedFileManifestItem(path=pathlib.PurePosixPath(name), start=int(start), end=int(end), digest=digest))
+        return oms.Manifest(os.path.basename(os.path.abspath(root)), items, serialization)
+
+
 def sign_model(
     model_dir: str,
     signature_path: str | None = None,
@@ -141,7 +174,7 @@ def sign_model(
     if shard_size is not None and any(f.size == 0 for f in files):
         empty = next(f.name for f in files if f.size == 0)
         raise UsageError(f"sharded signatures cannot cover empty files ({empty}); sign without --shard-size")
-    hashing, signing, _ = _import_model_signing()
+    _, signing, _ = _import_model_signing()
     config = signing.Config()
     try:
         if certificate:
@@ -150,9 +183,7 @@ def sign_model(
             )
         else:
             config.use_elliptic_key_signer(private_key=private_key)
-        config.set_hashing_config(
-            _hashing_config(hashing, "shards" if shard_size else "files", shard_size, ignore, False)
-        ).sign(model_dir, signature_path)
+        config.set_hashing_config(_FastHashing(files, shard_size, ignore)).sign(model_dir, signature_path)
     except Exception as exc:  # noqa: BLE001 - library boundary: bad key/certificate files of every kind
         raise UsageError(f"cannot sign {model_dir}: {type(exc).__name__}: {exc}") from None
     return SignResult(signature_path, len(files), report)
