@@ -187,3 +187,28 @@ def test_dataset_directory_rows_and_columns(tmp_path: Path) -> None:
     (data / "notes.txt").write_text("changed")
     with pytest.raises(VerificationError, match="dataset data: content changed"):
         verify_bom(text)
+
+
+def test_cli_bom_records_signature_status(system: tuple[Path, Path, Path, Path], tmp_path: Path) -> None:
+    pytest.importorskip("model_signing")
+    import io
+
+    from builders.pki import write_key
+
+    from trojanguard.cli import Console, main
+    from trojanguard.integrity.signature import sign_model
+
+    model = system[0]
+    key = write_key(tmp_path, "k")
+    sign_model(str(model), private_key=str(key.private))
+
+    def status(*extra: str) -> str:
+        out, err = io.StringIO(), io.StringIO()
+        assert main(["bom", str(model), "--no-scan", *extra], Console(out=out, err=err, env={})) == 0, err.getvalue()
+        model_comp = next(c for c in json.loads(out.getvalue())["components"] if c["type"] == "machine-learning-model")
+        return _props(model_comp)["trojanguard:signature:status"]
+
+    assert status() == "present, not verified"
+    assert status("--key", str(key.public)).startswith("verified (key, signer sha256:")
+    (model / "config.json").write_text("{}")
+    assert status("--key", str(key.public)).startswith("failed: ") and "config.json" in status("--key", str(key.public))

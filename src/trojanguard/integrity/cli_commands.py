@@ -161,7 +161,7 @@ def _signature_status(args: argparse.Namespace, model_dir: str) -> str:
 
     if args.key or args.certificate_chain or args.sigstore_identity:
         try:
-            return "verified: " + _verify(argparse.Namespace(**{**vars(args), "model_dir": model_dir}), args.jobs, False)
+            return _verify(argparse.Namespace(**{**vars(args), "model_dir": model_dir}), args.jobs, False)
         except VerificationError as exc:
             return f"failed: {exc.diagnostics()}"
     path = args.signature or default_signature_path(model_dir)
