@@ -194,7 +194,6 @@ def test_cli_bom_records_signature_status(system: tuple[Path, Path, Path, Path],
     import io
 
     from builders.pki import write_key
-
     from trojanguard.cli import Console, main
     from trojanguard.integrity.signature import sign_model
 
