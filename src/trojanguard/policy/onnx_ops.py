@@ -1,7 +1,8 @@
 """ONNX operator policy: which (domain, op) pairs a stock runtime provides, and which custom ops run code.
 
 Standard ops (domains ``""``/``ai.onnx``, ``ai.onnx.ml``, ``ai.onnx.preview*``) are read
-from ``onnx.defs`` at import time, so the list follows the installed onnx release.  The
+from ``onnx.defs`` on first use (not at import: the scanner core must not import an ML
+library until a model of that format is scanned), so the list follows the installed onnx release.  The
 ``com.microsoft`` contrib ops ship inside onnxruntime itself (native, reviewed kernels) and
 are listed by hand below.  Any other domain needs a custom-op library the loading
 application registers — native code from somewhere — and some of those libraries run
@@ -11,21 +12,20 @@ the model).
 
 from __future__ import annotations
 
+import functools
 import re
 
 from trojanguard.model import Severity
 
 
-def _standard_ops() -> frozenset[tuple[str, str]]:
+@functools.cache
+def standard_ops() -> frozenset[tuple[str, str]]:
+    """(domain, op_type) of every op the installed onnx release defines (empty domain -> "ai.onnx")."""
     try:
         from onnx import defs
     except ImportError:  # the onnx extra is missing: no op is "known", every domain is checked by name
         return frozenset()
     return frozenset((s.domain or "ai.onnx", s.name) for s in defs.get_all_schemas_with_history())
-
-
-#: (domain, op_type) of every op the installed onnx release defines (empty domain -> "ai.onnx").
-STANDARD_OPS: frozenset[tuple[str, str]] = _standard_ops()
 
 STANDARD_DOMAINS = frozenset({"ai.onnx", "ai.onnx.ml", "ai.onnx.preview", "ai.onnx.preview.training",
                               "ai.onnx.training"})
@@ -82,7 +82,8 @@ def is_standard(domain: str, op_type: str) -> bool:
     """True for ops a stock onnxruntime executes with its own kernels."""
     dom = domain or "ai.onnx"
     if dom in STANDARD_DOMAINS:
-        return (dom, op_type) in STANDARD_OPS or not STANDARD_OPS
+        known = standard_ops()
+        return (dom, op_type) in known or not known
     if dom in MICROSOFT_DOMAINS:
-        return op_type in MICROSOFT_OPS or (("ai.onnx", op_type) in STANDARD_OPS)
+        return op_type in MICROSOFT_OPS or ("ai.onnx", op_type) in standard_ops()
     return False
