@@ -125,8 +125,10 @@ class _FastHashing:
     """A stand-in for ``model_signing.hashing.Config`` whose ``hash`` is our parallel hasher.
 
     ``signing.Config.sign`` only calls ``hash(model_path)``; the manifest is built from the
-    library's own classes, so the bundle is byte-for-byte what the library would write
-    (tests verify every signature with the library's own verifier as well).
+    library's own classes, so the signed statement is the one the library would write
+    (tested; every test signature is also checked by the library's own verifier).
+    Security assumption: nobody else writes to the model directory while it is signed
+    (the scan and the hashing read the files separately).
     """
 
     def __init__(self, files: Sequence[FileEntry], shard_size: int | None, ignore: Sequence[str]) -> None:
