@@ -62,6 +62,7 @@ def test_bom_has_every_component_and_validates(system: tuple[Path, Path, Path, P
     assert _props(m)["trojanguard:scan:verdict"] == "clean"
     assert m["modelCard"]["modelParameters"]["task"] == "text-classification"
     assert {"name": "model-card:license", "value": "apache-2.0"} in m["modelCard"]["properties"]
+    assert m["licenses"] == [{"license": {"name": "apache-2.0"}}]
     assert len(m["modelCard"]["modelParameters"]["datasets"]) == 2
     assert {c["name"] for c in m["components"]} == {"README.md", "config.json", "model.safetensors"}
     train = _props(comps["data:train.csv"])

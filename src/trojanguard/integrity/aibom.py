@@ -288,9 +288,15 @@ def _model_component(inputs: BomInputs) -> tuple[Any, dict[str, object]]:
         *((P + k, v) for k, v in scan_props.items()),
         *inputs.extra_properties,
     ]
+    licenses = []
+    if card.get("license"):
+        from cyclonedx.model.license import DisjunctiveLicense
+
+        licenses.append(DisjunctiveLicense(name=_text(card["license"])))  # free text: cards write "mit", SPDX wants "MIT"
     component = Component(
         type=ComponentType.MACHINE_LEARNING_MODEL,
         name=name,
+        licenses=licenses,
         version=str(card.get("version", "")) or None,
         bom_ref=f"model:{name}",
         hashes=_sha256(manifest.root_digest()),
