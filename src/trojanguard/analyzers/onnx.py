@@ -20,6 +20,7 @@ from collections.abc import Iterator
 from typing import Any, Union
 
 from trojanguard.analyzers.base import Context, Result
+from trojanguard.analyzers.shadow import shadow_findings
 from trojanguard.artifact import Artifact
 from trojanguard.errors import LimitExceeded, MalformedInput
 from trojanguard.formats import Format
@@ -285,6 +286,7 @@ class OnnxAnalyzer:
             yield _malformed(artifact.location, artifact.name, str(exc))
             return
         yield from check_model(model, artifact)
+        yield from shadow_findings(model, artifact.location)  # SHD rules (trojanguard.graph)
 
 
 def _malformed(loc: Location, name: str, why: str) -> Finding:
