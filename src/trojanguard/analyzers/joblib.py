@@ -81,7 +81,12 @@ class ZlibStream(io.RawIOBase):
         return chunk
 
     def read(self, size: int = -1) -> bytes:
-        want = _IN_CHUNK * 16 if size is None or size < 0 else size
+        if size is None or size < 0:
+            parts: list[bytes] = []
+            while part := self.read(_IN_CHUNK * 16):
+                parts.append(part)
+            return b"".join(parts)
+        want = size
         out = bytearray()
         while len(out) < want and not self._done:
             chunk = self._input()
