@@ -24,7 +24,9 @@ from ..model import Location, Rule, Severity
 from .base import Context, Result
 
 OBJECT_ARRAY = Rule(
-    "NPY001", "numpy-object-array-pickle", Severity.MEDIUM,
+    # low: an object array is only a risk through its pickle, and that pickle is analysed as a
+    # child (a payload there is PKL001/PKL002); the finding tells the user allow_pickle is needed.
+    "NPY001", "numpy-object-array-pickle", Severity.LOW,
     "The array has an object dtype, so numpy.load unpickles the data (allow_pickle=True); the pickle is analysed "
     "separately.",
     cwe=502,

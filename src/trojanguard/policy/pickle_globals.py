@@ -246,7 +246,21 @@ _DENY_SPEC: tuple[tuple[str, str, str], ...] = (
     ("torch.utils.bottleneck:*", CODE, "__main__.run_cprofile executes code"),
     ("torch._dynamo:*", CODE, "guards (GuardBuilder.get) evaluate source strings"),
     ("torch.fx:*", CODE, "GraphModule reduction execs generated source; ShapeEnv.evaluate_guards_expression evals"),
-    ("torch.jit:*", CODE, "TorchScript loaders and helpers (execWrapper, parse_type_line) execute code"),
+    # torch.jit is denied per submodule, not wholesale: torch.jit._pickle's list builders are what
+    # every TorchScript archive's constants.pkl/data.pkl calls (allowlisted below); anything else
+    # under torch.jit that is not listed here stays UNKNOWN, so calling it is still PKL002 (high).
+    ("torch.jit:load script trace trace_module compile interface ignore export _script_if_tracing",
+     CODE, "TorchScript loaders and compilers execute or compile code"),
+    ("torch.jit._serialization:*", NESTED, "torch.jit.load reads a TorchScript archive (code)"),
+    ("torch.jit.unsupported_tensor_ops:*", CODE, "execWrapper executes source strings"),
+    ("torch.jit.annotations:*", CODE, "parse_type_line evaluates type comments"),
+    ("torch.jit.frontend:*", CODE, "compiles Python source into TorchScript"),
+    ("torch.jit._script:*", CODE, "scripting compiles Python source"),
+    ("torch.jit._trace:*", CODE, "tracing runs the callable it is given"),
+    ("torch.jit._recursive:*", CODE, "compiles Python source of modules"),
+    ("torch.jit._fuser:*", CODE, "changes fusion backends (compiles kernels)"),
+    ("torch.jit.mobile:*", NESTED, "loads mobile TorchScript archives (code)"),
+    ("torch.jit._state:*", CODE, "global TorchScript state (enables Python execution paths)"),
     ("torch._inductor:*", CODE, "codecache.compile_file compiles and loads code"),
     ("torch.package:*", CODE, "PackageImporter imports code shipped inside the package"),
     ("torch.utils.benchmark:*", CODE, "Timer executes statement strings"),
@@ -408,6 +422,8 @@ _REBUILD = ("_rebuild_tensor _rebuild_tensor_v2 _rebuild_tensor_v3 _rebuild_para
 
 _TORCH_ALLOW: tuple[tuple[str, str, str], ...] = (
     (f"torch._utils:{_REBUILD}", TENSOR, "rebuilds a tensor or parameter from storage and metadata"),
+    ("torch.jit._pickle:build_intlist build_tensorlist build_doublelist build_boollist build_tensor_from_id "
+     "restore_type_tag", TENSOR, "TorchScript's constant-list builders: turn a list argument into a typed list"),
     ("torch._tensor:_rebuild_from_type _rebuild_from_type_v2 Tensor", TENSOR,
      "rebuilds a tensor subclass (its func argument is judged as a global of its own)"),
     (f"torch:{_STORAGES} Tensor", TENSOR, "typed/untyped storage classes referenced by persistent ids"),
