@@ -12,6 +12,7 @@ import collections
 import io
 import pickle
 import warnings
+from pathlib import Path
 
 import pytest
 
@@ -98,3 +99,25 @@ def test_torch_legacy_full_model_is_clean() -> None:
     model = torch.nn.Sequential(torch.nn.Linear(2, 2))
     findings, _, _ = scan_bytes(_torch_save(model, legacy=True), "model.pt")
     assert _noisy(findings) == []
+
+
+@pytest.mark.slow
+def test_torchscript_archive_with_list_constants_is_clean(tmp_path: Path) -> None:
+    """torch.jit.save output calls torch.jit._pickle.build_intlist for list attributes (bench FP)."""
+    torch = pytest.importorskip("torch")
+
+    class Net(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.fc = torch.nn.Linear(4, 2)
+            self.sizes: list[int] = [1, 2, 3]
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return self.fc(x) * len(self.sizes)
+
+    path = tmp_path / "net.jit"
+    torch.jit.save(torch.jit.script(Net()), str(path))
+    data = path.read_bytes()
+    findings, errors, _ = scan_bytes(data, "net.jit")
+    assert not errors and _noisy(findings) == [], _noisy(findings)
+    assert b"build_intlist" in data or b"build_" in data  # the helper the fix allowlists is really there
