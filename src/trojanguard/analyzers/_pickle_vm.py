@@ -358,8 +358,11 @@ def _build_tables() -> None:
 
 _build_tables()
 
-#: Opcodes a header-less protocol 0/1 pickle may start with (for the sniffer).
-_PROTO01_FIRST = frozenset(b"(]})NIJKLMFGSTUVXcl")
+#: Opcodes a header-less pickle may start with (for the sniffer).  CPython's unpickler
+#: needs no PROTO header to run protocol 2-5 opcodes (SHORT_BINUNICODE, STACK_GLOBAL,
+#: FRAME...), so a stream of those without ``\x80`` is a pickle too: the pushers of
+#: every protocol are accepted here, and the strict run decides.
+_PROTO01_FIRST = frozenset(b"(]})NIJKLMFGSTUVXcl" + b"BC\x88\x89\x8a\x8b\x8c\x8d\x8e\x8f\x95\x96")
 
 
 # --------------------------------------------------------------------------- helpers

@@ -29,7 +29,7 @@ from pathlib import PurePosixPath
 from typing import BinaryIO, Protocol
 
 from trojanguard.analyzers.base import Context, Result
-from trojanguard.artifact import Artifact, BoundedReader, SliceReader
+from trojanguard.artifact import HEAD_SIZE, Artifact, BoundedReader, SliceReader
 from trojanguard.errors import LimitExceeded, MalformedInput
 from trojanguard.formats import Format, identify
 from trojanguard.model import Finding, Location, Rule, ScanError, Severity
@@ -223,7 +223,13 @@ class _DecompressStream(io.RawIOBase):
 
 
 class _GuardedStream(io.RawIOBase):
-    """Turns a library reader's errors on hostile data into MalformedInput."""
+    """Turns a library reader's errors on hostile data into MalformedInput.
+
+    The good bytes decoded before the error are served first and the error is raised on
+    the next read: ``pickle.load(gzip.open(f))`` runs a payload whose stream is followed by
+    junk (or is truncated after its STOP), so the analyzers must see those bytes too.
+    Reads go through ``read1`` (one decoder step) so a failing step loses nothing.
+    """
 
     _ERRORS: tuple[type[BaseException], ...] = (OSError, EOFError, lzma.LZMAError, ValueError, RuntimeError, zlib.error)
 
@@ -232,15 +238,31 @@ class _GuardedStream(io.RawIOBase):
         self._inner = inner
         self._where = where
         self._errors = self._ERRORS + extra
+        self._failed: MalformedInput | None = None
 
     def readable(self) -> bool:
         return True
 
     def read(self, size: int = -1) -> bytes:
+        if self._failed is not None:
+            raise self._failed
+        if size is None or size < 0:
+            return b"".join(iter(lambda: self.read(_SEARCH_CHUNK), b""))
+        step = getattr(self._inner, "read1", self._inner.read)
+        parts: list[bytes] = []
+        got = 0
         try:
-            return self._inner.read(size if size is not None and size >= 0 else -1)
+            while got < size:
+                chunk = step(size - got)
+                if not chunk:
+                    break
+                parts.append(chunk)
+                got += len(chunk)
         except self._errors as exc:
-            raise MalformedInput(f"{self._where}: corrupt or truncated compressed stream: {exc}") from None
+            self._failed = MalformedInput(f"{self._where}: corrupt or truncated compressed stream: {exc}")
+            if not parts:
+                raise self._failed from None
+        return b"".join(parts)
 
     def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
         data = self.read(len(buffer))
@@ -1130,6 +1152,8 @@ class _ZstdStream(io.RawIOBase):
         super().__init__()
         self._raw = raw
         self._new = zstandard.ZstdDecompressor().decompressobj
+        self._error: type[Exception] = zstandard.ZstdError
+        self._failed: Exception | None = None
         self._obj = self._new()
         self._pending = b""
         self._buffer = b""
@@ -1159,8 +1183,16 @@ class _ZstdStream(io.RawIOBase):
         if size is None or size < 0:
             return b"".join(iter(lambda: self.read(_SEARCH_CHUNK), b""))
         want = size
-        while len(self._buffer) < want and self._step():
-            pass
+        if self._failed is not None and not self._buffer:
+            raise self._failed
+        try:
+            while self._failed is None and len(self._buffer) < want and self._step():
+                pass
+        except (self._error, MalformedInput) as exc:
+            # serve what decoded before the bad frame first (see _GuardedStream)
+            if not self._buffer:
+                raise
+            self._failed = exc
         out, self._buffer = self._buffer[:want], self._buffer[want:]
         return out
 
@@ -1215,7 +1247,29 @@ class CompressedAnalyzer:
         # fail early (MalformedInput) on a stream whose very first block is broken
         with opener() as probe:
             probe.read(1)
+            broken = _short_stream_error(probe)
+        if broken is not None:
+            yield ScanError(where, str(broken), "malformed")
         yield artifact.member(name, opener, None)
+
+
+def _short_stream_error(probe: BinaryIO) -> MalformedInput | None:
+    """The error of a stream that breaks within its first HEAD_SIZE bytes, if any.
+
+    Good bytes before a break are served to the analyzers (a payload runs before the
+    loader reaches the junk), so a short member identified as text would otherwise never
+    read far enough to surface the break: the scan must still end up incomplete.
+    """
+    got = 1
+    try:
+        while got <= HEAD_SIZE:
+            chunk = probe.read(HEAD_SIZE + 1 - got)
+            if not chunk:
+                return None
+            got += len(chunk)
+    except MalformedInput as exc:
+        return exc
+    return None
 
 
 # --------------------------------------------------------------------------- 7z

@@ -1,0 +1,70 @@
+"""Red-team regressions: pickle carriers that hid a payload from the scanner.
+
+Each test is named after the technique; every payload is generated in
+``builders.redteam`` and scanned through the full scanner, never loaded.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from builders import archives, redteam
+from builders.pickles import PickleBuilder
+from conftest import assert_fires, assert_silent, scan_bytes
+from trojanguard.model import Severity
+
+
+@pytest.mark.parametrize("first", [b"", b"\x880", b"\x8f0", b"C\x02xx0", b"\x8a\x01\x010"])
+@pytest.mark.parametrize("name", ["model.pkl", "weights.npy", "pytorch_model.bin", "noext"])
+def test_headerless_protocol4_opcodes(first: bytes, name: str) -> None:
+    """No PROTO header, yet SHORT_BINUNICODE/STACK_GLOBAL: CPython runs it; the sniffer
+    used to accept only protocol 0/1 first opcodes and the file went unrecognised."""
+    result = scan_bytes(redteam.headerless_modern_pickle(first), name)
+    assert_fires(result, "PKL001", min_severity=Severity.CRITICAL, contains="os.system")
+
+
+def test_headerless_frame_first() -> None:
+    assert_fires(scan_bytes(redteam.framed_headerless(), "model.pkl"), "PKL001", contains="os.system")
+
+
+def test_headerless_sniffer_keeps_binary_lookalikes_out() -> None:
+    """Binary that merely starts with a protocol-4 opcode byte is not a pickle."""
+    blob = b"\x8c\x05hello" + bytes(range(256)) * 4
+    findings, errors, scanned = scan_bytes(blob, "blob.bin")
+    assert_silent(findings, "PKL005")
+    assert_silent(findings, "PKL001")
+    assert scanned[0].format != "pickle"
+
+
+@pytest.mark.parametrize(("kind", "ext"), [("gzip", ".gz"), ("xz", ".xz"), ("zstd", ".zst"), ("lz4", ".lz4"),
+                                           ("bzip2", ".bz2")])
+def test_compressed_payload_then_junk(kind: str, ext: str) -> None:
+    """Junk after the compressed stream made the library raise on the first read, so the
+    decoded payload was never analysed (only an error was reported)."""
+    findings, errors, _ = scan_bytes(redteam.compressed_then_junk(kind), "model.pkl" + ext)
+    assert_fires(findings, "PKL001", min_severity=Severity.CRITICAL, contains="os.system")
+    if kind != "bzip2":  # bz2 ignores trailing junk like BZ2File does
+        assert errors, "the broken stream must still make the scan incomplete"
+
+
+def test_truncated_gzip_payload_still_named() -> None:
+    findings, errors, _ = scan_bytes(redteam.truncated_gzip_payload(), "model.pkl.gz")
+    assert_fires(findings, "PKL001", contains="os.system")
+    assert errors
+
+
+def test_truncated_gzip_short_text_is_incomplete() -> None:
+    """A short member that breaks early is still reported as an incomplete scan."""
+    data = archives.compress(b"hello world, plain text\n" * 3, "gzip")
+    findings, errors, _ = scan_bytes(data[: len(data) // 2], "notes.txt.gz")
+    assert errors
+    assert_silent(findings, "PKL001")
+
+
+def test_benign_compressed_pickle_stays_clean() -> None:
+    benign = PickleBuilder(4).proto().empty_dict().value("w").value(1.5).setitem().stop().bytes()
+    for kind, ext in (("gzip", ".gz"), ("zstd", ".zst"), ("xz", ".xz")):
+        findings, errors, _ = scan_bytes(archives.compress(benign, kind), "model.pkl" + ext)
+        assert not errors
+        assert_silent(findings, "PKL001")
+        assert all(f.severity < Severity.MEDIUM for f in findings)
