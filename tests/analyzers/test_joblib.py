@@ -122,3 +122,22 @@ def test_text_starting_like_zlib_is_not_joblib() -> None:
     result = scan_bytes(b"x^2 + y^2 = z^2 is a famous equation\n", "notes.txt")
     assert result[2][-1].format == "text"
     assert_silent(result, "JBL001")
+
+
+def test_large_first_stream_then_payload_stream() -> None:
+    """Reads that stop at the output limit right at a stream's end still move on to the next stream."""
+    from trojanguard.analyzers.joblib import ZlibStream
+    from trojanguard.model import Location
+
+    big = bytes(range(256)) * 10_000
+    data = zlib.compress(big) + zlib.compress(b"xyz")
+    for size in (4096, 1 << 20, -1):
+        stream = ZlibStream(__import__("io").BytesIO(data), 0, Location("x"))
+        parts = []
+        while part := stream.read(size):
+            parts.append(part)
+            if size < 0:
+                break
+        assert b"".join(parts) == big + b"xyz"
+    benign = PickleBuilder(4).proto().binbytes8(big).stop().bytes()
+    assert_fires(scan_bytes(zlib.compress(benign) + zlib.compress(EVIL), "m.joblib"), "PKL001")

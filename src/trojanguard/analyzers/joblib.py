@@ -67,14 +67,16 @@ class ZlibStream(io.RawIOBase):
 
     def _input(self) -> bytes | None:
         """The next compressed bytes to feed, or None at the clean end of the last stream."""
-        if self._d.unconsumed_tail:
-            return self._d.unconsumed_tail
         if self._d.eof:
+            # the end of one stream: what follows starts the next one (unconsumed_tail may
+            # still repeat unused_data here, so it must not be fed again)
             rest = self._d.unused_data or self._src.read(_IN_CHUNK)
             if not rest:
                 return None
             self._d = zlib.decompressobj()
             return rest
+        if self._d.unconsumed_tail:
+            return self._d.unconsumed_tail
         chunk = self._src.read(_IN_CHUNK)
         if not chunk:
             raise MalformedInput(f"{self._where}: zlib stream is truncated")
