@@ -414,3 +414,16 @@ def test_real_checkpoints_from_wheels_are_clean(project: str) -> None:
         bad = [f for f in result[0] if f.severity >= Severity.MEDIUM]
         assert not bad, [(f.rule.id, f.message) for f in bad]
         assert not result[1]
+
+
+@pytest.mark.parametrize("member", ["storages", "tensors"])
+def test_payload_in_later_legacy_tar_record_through_the_scanner(member: str) -> None:
+    """The tar walker hints storages/tensors as torch-legacy, so later records are reached."""
+    result = scan_bytes(T.legacy_tar(payload_in=member), "model.tar")
+    assert_fires(result, "PKL001", contains="os.system")
+
+
+def test_benign_legacy_tar_through_the_scanner_is_quiet() -> None:
+    result = scan_bytes(T.legacy_tar(), "model.tar")
+    for rule in ("PKL001", "PKL005", "PKL006"):
+        assert_silent(result, rule)

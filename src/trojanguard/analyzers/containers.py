@@ -842,11 +842,8 @@ class _ZipWalk:
                 where, f"zip member '{entry.name}' sets reserved flag bits 0x{unknown:04x}",
                 evidence={"member": entry.name, "flags": entry.flags}, severity=Severity.LOW,
             )
-        if entry.flags & _FLAG_DESCRIPTOR and entry.method == _STORED:
-            yield SUSPICIOUS_FLAGS.at(
-                where, f"stored zip member '{entry.name}' uses a data descriptor (streaming readers cannot find its end)",
-                evidence={"member": entry.name, "flags": entry.flags}, severity=Severity.LOW,
-            )
+        # A stored member with a data descriptor is what torch.save writes for every member:
+        # not reported (this reader uses the central directory sizes, not a streaming scan).
 
     def _should_check_crc(self, entry: ZipEntry) -> bool:
         """CRC checks cost reading the member, so only small, possibly code-carrying ones."""
@@ -931,6 +928,14 @@ _TAR_SKIP = (b"5", b"g")  # directories; global pax headers (nothing we trust fr
 _TAR_META_MAX = 1 << 20
 #: The members of PyTorch's legacy tar checkpoints: each starts with a pickle.
 _TORCH_TAR_MEMBERS = frozenset({"sys_info", "pickle", "storages", "tensors"})
+
+
+def _torch_tar_hint(name: str) -> str | None:
+    """'sys_info'/'pickle' are plain pickles; 'storages'/'tensors' interleave pickles with raw
+    tensor bytes, which the torch analyzer walks record by record (hint torch-legacy)."""
+    if name not in _TORCH_TAR_MEMBERS:
+        return None
+    return Format.TORCH_LEGACY.value if name in ("storages", "tensors") else Format.PICKLE.value
 
 
 def _tar_number(field_: bytes) -> int:
@@ -1087,7 +1092,7 @@ class TarAnalyzer:
                         evidence={"member": member.name},
                         severity=Severity.HIGH if member.name.lower().endswith(_CODE_SUFFIXES) else Severity.MEDIUM,
                     )
-                hint = Format.PICKLE.value if member.name in _TORCH_TAR_MEMBERS else None
+                hint = _torch_tar_hint(member.name)
                 if artifact.size is None and buffered + member.size <= ctx.limits.max_in_memory:
                     buffered += member.size
                     data = _read_at(stream, member.data_offset, member.size)
