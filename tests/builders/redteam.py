@@ -47,3 +47,30 @@ def truncated_gzip_payload() -> bytes:
     """A gzip stream cut inside its deflate data, after the payload's bytes."""
     data = archives.compress(system_call() + bytes(5000), "gzip")
     return data[:-20]
+
+
+def object_npy_named_dtype(descr: object = "object") -> bytes:
+    """A .npy whose dtype is spelled by *name* (``numpy.dtype('object')`` is accepted by
+    numpy.load, which then unpickles the data) with a payload pickle as its data."""
+    from builders import numpyfiles
+
+    header = f"{{'descr': {descr!r}, 'fortran_order': False, 'shape': (1,), }}"
+    return numpyfiles.raw_npy(header, system_call())
+
+
+def innocent_npz_with_object_member(descr: object = "object") -> bytes:
+    """An .npz whose ``weights.npy`` member is such an object array, next to a real array."""
+    import numpy as np
+
+    from builders import numpyfiles
+
+    good = numpyfiles.npy(np.zeros(3, dtype="float32"))
+    return archives.build_zip([archives.ZipMember("bias.npy", good),
+                               archives.ZipMember("weights.npy", object_npy_named_dtype(descr), archives.DEFLATED)])
+
+
+def named_float_npy() -> bytes:
+    """A benign .npy with a float dtype spelled by name (numpy accepts it)."""
+    from builders import numpyfiles
+
+    return numpyfiles.raw_npy("{'descr': 'float32', 'fortran_order': False, 'shape': (2,), }", bytes(8))

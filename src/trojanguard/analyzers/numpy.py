@@ -51,8 +51,26 @@ _FIXED = {"?": 1, "b": 1, "B": 1, "h": 2, "H": 2, "i": 4, "I": 4, "l": 8, "L": 8
           "e": 2, "f": 4, "d": 8, "g": 16, "F": 8, "D": 16, "G": 32}
 
 
+#: dtype *names* numpy.dtype() also accepts in a header; an object one makes numpy unpickle.
+_NAMED = {"object": "|O", "object_": "|O", "bool": "|b1", "int8": "|i1", "uint8": "|u1", "int16": "<i2",
+          "uint16": "<u2", "int32": "<i4", "uint32": "<u4", "int64": "<i8", "uint64": "<u8", "float16": "<f2",
+          "float32": "<f4", "float64": "<f8", "float": "<f8", "int": "<i8", "complex64": "<c8", "complex128": "<c16"}
+
+
 class _Object(Exception):
     """The dtype contains Python objects (its size cannot be computed: it is a pickle)."""
+
+
+class UnknownDescr(ValueError):
+    """The header is well formed but its dtype is one this parser cannot size.
+
+    numpy may still accept it (``numpy.dtype`` takes many spellings), and if it is an
+    object dtype numpy unpickles the data: callers treat the data as a possible pickle.
+    """
+
+    def __init__(self, message: str, data_offset: int) -> None:
+        super().__init__(message)
+        self.data_offset = data_offset
 
 
 @dataclass(frozen=True)
@@ -94,7 +112,7 @@ def itemsize(descr: object, depth: int = 0) -> int | None:
     if depth > 32:
         return None
     if isinstance(descr, str):
-        return _simple_itemsize(descr)
+        return _simple_itemsize(_NAMED.get(descr, descr))
     if not isinstance(descr, list) or not descr:
         return None
     total = 0
@@ -171,7 +189,7 @@ def parse_header(stream: BinaryIO) -> Header:
     except _Object:
         size, is_object = None, True
     if size is None and not is_object:
-        raise ValueError(f"unrecognised dtype descr {str(value['descr'])[:80]!r}")
+        raise UnknownDescr(f"unrecognised dtype descr {str(value['descr'])[:80]!r}", offset)
     return Header(version, value["descr"], value["fortran_order"], shape, offset, size, is_object)
 
 
@@ -193,6 +211,11 @@ class NumpyAnalyzer:
                 header = parse_header(stream)
             except ValueError as exc:
                 yield BAD_HEADER.at(artifact.location, f".npy header rejected: {exc}", evidence={"problem": str(exc)})
+                if isinstance(exc, UnknownDescr):
+                    # fail closed: a dtype spelling numpy accepts may be an object dtype
+                    data = _total_size(artifact, stream) - exc.data_offset
+                    if data > 0:
+                        yield artifact.window("<data of unknown dtype>", exc.data_offset, data, hint=Format.PICKLE.value)
                 return
             total = _total_size(artifact, stream)
         yield from _judge(artifact, header, total)

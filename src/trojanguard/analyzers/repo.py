@@ -133,6 +133,16 @@ def auto_map_modules(config: object) -> list[tuple[str, str, str]]:
     return out
 
 
+def _escapes_repo(module: str) -> bool:
+    """Whether an auto_map module names a file outside the repository.
+
+    transformers joins the module file onto the repository directory, so an absolute
+    path (``/tmp/x``, ``C:\\x``), a backslash path or ``..`` loads code from anywhere on
+    the machine; such a file is never read by the scanner either.
+    """
+    return module.startswith(("/", "\\", "~")) or "\\" in module or ":" in module or ".." in module
+
+
 def _read_json(path: str) -> object:
     try:
         if os.path.getsize(path) > MAX_CONFIG:
@@ -163,14 +173,17 @@ def _analyze_config(artifact: Artifact, logical: str | None, name: str) -> Itera
         return
     directory = os.path.dirname(logical) if logical else None
     for key, module, repo in auto_map_modules(config):
+        escapes = _escapes_repo(module)
         where = f"another repository ({repo})" if repo else f"{module.replace('.', '/')}.py"
+        if escapes:
+            where = f"{module}.py, a path outside the repository"
         yield REMOTE_CODE.at(
             artifact.location,
             f"auto_map {key} -> {module}: trust_remote_code imports code from {where}",
-            evidence={"auto_class": key, "module": module, "repo": repo},
-            severity=Severity.HIGH if repo else None,
+            evidence={"auto_class": key, "module": module, "repo": repo, "escapes": escapes},
+            severity=Severity.HIGH if repo or escapes else None,
         )
-        if directory and not repo:
+        if directory and not repo and not escapes:
             path = os.path.join(directory, module.replace(".", "/") + ".py")
             if os.path.isfile(path):
                 loc = _display_sibling(artifact, logical, module.replace(".", "/") + ".py")

@@ -1,0 +1,61 @@
+"""Red-team regressions: non-pickle carriers (numpy dtype spellings, repo auto_map paths)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from builders import redteam, repo_files
+from conftest import assert_fires, assert_silent, scan_bytes
+from trojanguard.model import Severity
+from trojanguard.scanner import scan
+
+
+@pytest.mark.parametrize("descr", ["object", "O", ("|O", (2,)), {"names": ["a"], "formats": ["O"]}])
+def test_npy_object_dtype_spelled_by_name(descr: object) -> None:
+    """numpy.dtype accepts 'object' (and tuples/dicts); the analyzer only knew typestrs
+    like '|O', rejected the header (NPY003) and never looked at the pickle behind it."""
+    result = scan_bytes(redteam.object_npy_named_dtype(descr), "array.npy")
+    assert_fires(result, "PKL001", min_severity=Severity.CRITICAL, contains="os.system")
+
+
+def test_npz_innocent_member_with_named_object_dtype() -> None:
+    result = scan_bytes(redteam.innocent_npz_with_object_member(), "weights.npz")
+    assert_fires(result, "PKL001", contains="os.system")
+    assert_fires(result, "NPY001")
+
+
+def test_npy_named_float_dtype_is_clean() -> None:
+    findings, errors, _ = scan_bytes(redteam.named_float_npy(), "array.npy")
+    assert_silent(findings, "NPY003")
+    assert_silent(findings, "PKL005")
+    assert not errors
+
+
+EVIL = "import os\nos.system('id')\n"
+
+
+@pytest.mark.parametrize("ref", ["../other/file.MyModel", "/tmp/elsewhere/file.MyModel", "..\\other\\file.MyModel"])
+def test_auto_map_path_outside_repository(tmp_path: Path, ref: str) -> None:
+    """auto_map module names are joined onto the repo directory by transformers: an
+    absolute or '..' path loads code from outside the repository (was REP001 medium)."""
+    repo_files.write_repo(tmp_path / "other", {"file.py": EVIL})
+    root = repo_files.write_repo(tmp_path / "repo", {"config.json": repo_files.config({"AutoModel": ref})})
+    report = scan([str(root)])
+    found = assert_fires(report, "REP001", min_severity=Severity.HIGH, contains="outside the repository")
+    assert all("other/file.py" not in f.location.path for f in report.findings), "must not read outside the tree"
+    assert found
+
+
+def test_auto_map_other_hub_repo_is_high(tmp_path: Path) -> None:
+    root = repo_files.write_repo(tmp_path / "repo", {"config.json": repo_files.config({"AutoModel": "org/repo--file.C"})})
+    assert_fires(scan([str(root)]), "REP001", min_severity=Severity.HIGH, contains="org/repo")
+
+
+def test_auto_map_local_module_stays_medium(tmp_path: Path) -> None:
+    root = repo_files.write_repo(tmp_path / "repo", {"config.json": repo_files.config({"AutoModel": "modeling.MyModel"}),
+                                                     "modeling.py": repo_files.CLEAN_MODELING})
+    report = scan([str(root)])
+    assert all(f.severity < Severity.HIGH for f in report.findings if f.rule.id == "REP001")
+    assert_silent(report, "REP002")
