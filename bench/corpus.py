@@ -143,6 +143,28 @@ def torch_zip(data_pkl: bytes, storages: dict[str, bytes] | None = None, prefix:
     return buf.getvalue()
 
 
+def storages_for(data_pkl: bytes) -> dict[str, bytes]:
+    """Zero-filled storages sized as the pickle's persistent ids declare (like torch.save writes)."""
+    import io as _io
+
+    from trojanguard.analyzers import _pickle_vm as vm
+    from trojanguard.analyzers.base import Context
+    from trojanguard.analyzers.pickle import analyze_pickle_stream
+    from trojanguard.analyzers.torch import _ITEMSIZE
+    from trojanguard.artifact import Budget, Limits
+    from trojanguard.model import Location
+
+    limits = Limits()
+    scan = analyze_pickle_stream(_io.BytesIO(data_pkl), Location("corpus"), Context(limits, Budget(limits)))
+    out: dict[str, bytes] = {}
+    for pid in scan.persistent_ids:
+        if isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage" and isinstance(pid[2], str):
+            kind = pid[1].name if isinstance(pid[1], vm.Global) else ""
+            numel = pid[4] if isinstance(pid[4], int) else 0
+            out.setdefault(pid[2], b"\x00" * (numel * _ITEMSIZE.get(kind, 1)))
+    return out or {"0": b"\x00" * 64}
+
+
 def npy_bytes(descr: str, shape: tuple[int, ...], body: bytes) -> bytes:
     """A .npy v1.0 file: magic, padded header dict, then the body (raw data or a pickle)."""
     header = f"{{'descr': '{descr}', 'fortran_order': False, 'shape': {shape!r}, }}"
@@ -179,11 +201,11 @@ def torch_legacy(payload: bytes) -> bytes:
 CARRIERS: dict[str, tuple[str, Callable[[bytes], bytes]]] = {
     "pkl": (".pkl", lambda s: s),
     "bin": (".bin", lambda s: s),
-    "torch-zip": (".pt", lambda s: torch_zip(s, {"0": b"\x00" * 64})),
+    "torch-zip": (".pt", lambda s: torch_zip(s, storages_for(s))),
     "joblib": (".joblib", lambda s: s),
     "npy-object": (".npy", lambda s: npy_bytes("|O", (1,), s)),
     "zip-nested": (".zip", lambda s: zip_of("model/model.pkl", s)),
-    "targz-torch": (".tar.gz", lambda s: tar_gz_of("checkpoint/model.pt", torch_zip(s, {"0": b"\x00" * 64}))),
+    "targz-torch": (".tar.gz", lambda s: tar_gz_of("checkpoint/model.pt", torch_zip(s, storages_for(s)))),
     "torch-legacy": (".pth", torch_legacy),
     "joblib-zlib": (".joblib", zlib.compress),  # joblib.dump(compress=...) default codec
     "pkl-gz": (".pkl.gz", lambda s: gzip.compress(s, mtime=0)),
