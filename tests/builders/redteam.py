@@ -74,3 +74,45 @@ def named_float_npy() -> bytes:
     from builders import numpyfiles
 
     return numpyfiles.raw_npy("{'descr': 'float32', 'fortran_order': False, 'shape': (2,), }", bytes(8))
+
+
+def _evil_fn(x: object) -> object:  # compiled and marshalled only, never called
+    import os
+
+    os.system("id")
+    return x
+
+
+def keras_lambda_loss(form: str = "code") -> bytes:
+    """A .keras whose compile_config loss is a serialized lambda (``func_load``ed by
+    ``compile_from_config``); ``form`` is the Lambda-layer ``code`` or the
+    serialization_lib ``value`` spelling."""
+    from builders import keras_files
+
+    code = keras_files.lambda_code(_evil_fn)
+    inner = {"code": code, "defaults": None, "closure": None} if form == "code" else {"value": [code, None, None]}
+    config = keras_files.functional([keras_files.dense()])
+    config["compile_config"] = {"optimizer": "adam", "loss": {"class_name": "__lambda__", "config": inner}}
+    return keras_files.keras_zip(config)
+
+
+def h5_lambda_training_loss() -> bytes:
+    """A legacy HDF5 model whose training_config loss is a serialized lambda."""
+    from builders import keras_files
+
+    loss = {"class_name": "__lambda__", "config": {"code": keras_files.lambda_code(_evil_fn)}}
+    return keras_files.legacy_h5({"class_name": "Sequential", "config": {"name": "s", "layers": []}},
+                                 training={"loss": loss, "optimizer_config": {"class_name": "Adam", "config": {}}})
+
+
+def keras_nested_lambda_layer() -> bytes:
+    """Sequential > Functional > TimeDistributed > Lambda (each level a real Keras wrapper)."""
+    from builders import keras_files
+
+    lam = keras_files.lambda_v3(_evil_fn)
+    td = {"module": "keras.layers", "class_name": "TimeDistributed", "registered_name": None,
+          "config": {"name": "td", "layer": lam}}
+    inner = keras_files.functional([keras_files.dense(), td], name="inner")
+    seq = {"module": "keras", "class_name": "Sequential", "registered_name": None,
+           "config": {"name": "seq", "layers": [keras_files.dense(), inner]}}
+    return keras_files.keras_zip(seq)

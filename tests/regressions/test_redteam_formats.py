@@ -59,3 +59,28 @@ def test_auto_map_local_module_stays_medium(tmp_path: Path) -> None:
     report = scan([str(root)])
     assert all(f.severity < Severity.HIGH for f in report.findings if f.rule.id == "REP001")
     assert_silent(report, "REP002")
+
+
+@pytest.mark.parametrize("form", ["code", "value"])
+def test_keras_lambda_in_compile_config(form: str) -> None:
+    """A lambda loss outside any Lambda layer: only Lambda layers were checked."""
+    result = scan_bytes(redteam.keras_lambda_loss(form), "model.keras")
+    assert_fires(result, "KER001", min_severity=Severity.CRITICAL, contains="/compile_config/loss")
+
+
+def test_h5_lambda_in_training_config() -> None:
+    assert_fires(scan_bytes(redteam.h5_lambda_training_loss(), "model.h5"), "KER001", contains="os, system")
+
+
+def test_keras_nested_lambda_reported_once() -> None:
+    findings, _, _ = scan_bytes(redteam.keras_nested_lambda_layer(), "model.keras")
+    found = assert_fires(findings, "KER001", min_severity=Severity.CRITICAL, contains="config/layer")
+    assert len(found) == 1, [f.message for f in found]
+
+
+def test_keras_string_loss_is_clean() -> None:
+    from builders import keras_files
+
+    config = keras_files.functional([keras_files.dense()])
+    config["compile_config"] = {"optimizer": "adam", "loss": "mse", "metrics": ["accuracy"]}
+    assert_silent(scan_bytes(keras_files.keras_zip(config), "model.keras"), "KER001")

@@ -170,7 +170,10 @@ def check_config(config: object, where: Location) -> Iterator[Result]:
             raise LimitExceeded(f"Keras config has more than {MAX_NODES} nodes", limit="max_nodes")
         if isinstance(node, dict):
             yield from _check_object(node, path, where)
+            lambda_layer = node.get("class_name") == "Lambda"
             for key, value in node.items():
+                if lambda_layer and key == "config" and isinstance(value, dict) and _is_lambda_fn(value.get("function")):
+                    value = {k: v for k, v in value.items() if k != "function"}  # reported with its layer
                 if isinstance(value, (dict, list)):
                     stack.append((value, f"{path}/{key}"))
                 elif isinstance(value, str):
@@ -208,6 +211,8 @@ def _check_object(obj: dict[str, Any], path: str, where: Location) -> Iterator[R
         return
     if class_name == "Lambda":
         yield from _check_lambda(obj, path, where)
+    elif class_name == "__lambda__":
+        yield from _check_bare_lambda(obj, path, where)
     elif class_name == "TorchModuleWrapper":
         yield UNSAFE_FEATURE.at(
             where,
@@ -280,6 +285,27 @@ def _lambda_code(obj: dict[str, Any]) -> tuple[str | None, dict[str, Any] | None
     return None, None
 
 
+def _is_lambda_fn(value: object) -> bool:
+    return isinstance(value, dict) and value.get("class_name") == "__lambda__"
+
+
+def _check_bare_lambda(obj: dict[str, Any], path: str, where: Location) -> Iterator[Result]:
+    """A serialized lambda outside a Lambda layer (a loss or metric in ``compile_config`` /
+    ``training_config``): Keras' deserializer ``func_load``s it just the same."""
+    config = obj.get("config")
+    code: object = None
+    if isinstance(config, dict):
+        code = config.get("code")
+        value = config.get("value")  # serialization_lib: {"value": func_dump(fn)}
+        if code is None and isinstance(value, list) and value:
+            code = value[0]
+    label = f"serialized lambda at {path or '/'}"
+    if not isinstance(code, str):
+        yield LAMBDA.at(where, f"{label} wraps a Python function", evidence={"path": path, "layer": "__lambda__"})
+        return
+    yield from _bytecode_finding(code, label, path, "__lambda__", where)
+
+
 def _check_lambda(obj: dict[str, Any], path: str, where: Location) -> Iterator[Result]:
     code, named = _lambda_code(obj)
     layer = _layer_name(obj)
@@ -288,13 +314,18 @@ def _check_lambda(obj: dict[str, Any], path: str, where: Location) -> Iterator[R
             yield LAMBDA.at(where, f"Lambda layer {layer!r} at {path or '/'} wraps a Python function",
                             evidence={"path": path, "layer": layer})
         return  # a named function is checked as a config object (module/class_name)
+    yield from _bytecode_finding(code, f"Lambda layer {layer!r} at {path or '/'}", path, layer, where)
+
+
+def _bytecode_finding(code: str, label: str, path: str, layer: str, where: Location) -> Iterator[Result]:
+    """KER001 for base64 marshalled bytecode, summarised statically (never unmarshalled)."""
     try:
         raw = base64.b64decode(code)
         info = summarize_code(raw)
     except (binascii.Error, ValueError, MalformedInput) as exc:
         yield LAMBDA.at(
             where,
-            f"Lambda layer {layer!r} at {path or '/'} carries bytecode that could not be decoded ({exc})",
+            f"{label} carries bytecode that could not be decoded ({exc})",
             evidence={"path": path, "layer": layer},
         )
         return
@@ -304,7 +335,7 @@ def _check_lambda(obj: dict[str, Any], path: str, where: Location) -> Iterator[R
     detail = f"references {', '.join(dangerous)}" if dangerous else f"references {', '.join(names[:10]) or 'no globals'}"
     yield LAMBDA.at(
         where,
-        f"Lambda layer {layer!r} at {path or '/'} runs marshalled bytecode that {detail}",
+        f"{label} runs marshalled bytecode that {detail}",
         evidence={"path": path, "layer": layer, "names": tuple(names[:50]), "dangerous": tuple(dangerous),
                   "strings": tuple(s[:120] for s in strings)},
         severity=Severity.CRITICAL if dangerous else Severity.HIGH,
