@@ -84,3 +84,32 @@ def test_keras_string_loss_is_clean() -> None:
     config = keras_files.functional([keras_files.dense()])
     config["compile_config"] = {"optimizer": "adam", "loss": "mse", "metrics": ["accuracy"]}
     assert_silent(scan_bytes(keras_files.keras_zip(config), "model.keras"), "KER001")
+
+
+SSTI = "{{ lipsum.__globals__['os'].popen('id').read() }}"
+
+
+@pytest.mark.parametrize(("name", "config"), [
+    ("tokenizer_config.json", {"chat_template": SSTI}),
+    ("tokenizer_config.json", {"chat_template": [{"name": "default", "template": "{{ bos_token }}"},
+                                                 {"name": "tool_use", "template": SSTI}]}),
+    ("chat_template.json", {"chat_template": SSTI}),
+])
+def test_chat_template_injection_in_tokenizer_config(name: str, config: dict[str, object]) -> None:
+    """The template checks ran only on GGUF metadata; the same Jinja ships in HF configs."""
+    import json
+
+    result = scan_bytes(json.dumps(config).encode(), name)
+    assert_fires(result, "GGF001", min_severity=Severity.CRITICAL, contains="__globals__")
+
+
+def test_real_chat_templates_in_tokenizer_config_are_clean() -> None:
+    import json
+
+    from builders import gguf_files
+
+    for template in gguf_files.BENIGN_TEMPLATES.values():
+        findings, errors, _ = scan_bytes(json.dumps({"chat_template": template}).encode(), "tokenizer_config.json")
+        assert_silent(findings, "GGF001")
+        assert all(f.severity < Severity.MEDIUM for f in findings), [f.message for f in findings]
+        assert not errors

@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from trojanguard.analyzers.base import Context, Result
+from trojanguard.analyzers.gguf import analyze_template
 from trojanguard.artifact import Artifact
 from trojanguard.formats import Format
 from trojanguard.model import Location, Rule, ScanError, Severity
@@ -60,6 +61,8 @@ REDUNDANT_PICKLE = Rule(
 )
 
 CONFIG_NAMES = frozenset({"config.json", "tokenizer_config.json", "preprocessor_config.json", "processor_config.json"})
+#: transformers >= 4.43 may keep the chat template beside tokenizer_config.json.
+TEMPLATE_CONFIG = "chat_template.json"
 MAX_SOURCE = 8 << 20
 MAX_CONFIG = 16 << 20
 MAX_WALK = 20_000
@@ -79,7 +82,7 @@ class RepoCodeAnalyzer:
         name = os.path.basename(logical) if logical else artifact.name
         if name.endswith((".py", ".pyw", ".pyi")):
             yield from _analyze_python(artifact, logical)
-        elif name in CONFIG_NAMES:
+        elif name in CONFIG_NAMES or name == TEMPLATE_CONFIG:
             yield from _analyze_config(artifact, logical, name)
 
 
@@ -171,6 +174,7 @@ def _analyze_config(artifact: Artifact, logical: str | None, name: str) -> Itera
     except (ValueError, RecursionError) as exc:
         yield ScanError(artifact.location, f"{name} is not valid JSON: {exc}", "malformed")
         return
+    yield from _chat_templates(config, artifact.location)
     directory = os.path.dirname(logical) if logical else None
     for key, module, repo in auto_map_modules(config):
         escapes = _escapes_repo(module)
@@ -190,6 +194,24 @@ def _analyze_config(artifact: Artifact, logical: str | None, name: str) -> Itera
                 yield from _python_findings(_read_source(path), loc, referenced_by=name)
     if name == "config.json" and directory:
         yield from _redundant_weights(artifact, directory)
+
+
+def _chat_templates(config: object, where: Location) -> Iterator[Result]:
+    """Jinja chat templates in a tokenizer config: the same template injection as in GGUF.
+
+    ``chat_template`` is a string or a list of ``{"name", "template"}`` entries; servers
+    that render it outside a sandbox run whatever the template reaches.
+    """
+    if not isinstance(config, dict):
+        return
+    value = config.get("chat_template")
+    entries: list[tuple[str, object]] = [("chat_template", value)]
+    if isinstance(value, list):
+        entries = [(f"chat_template[{item.get('name', i)}]", item.get("template"))
+                   for i, item in enumerate(value[:64]) if isinstance(item, dict)]
+    for key, text in entries:
+        if isinstance(text, str) and text:
+            yield from analyze_template(text, where, key)
 
 
 def _redundant_weights(artifact: Artifact, directory: str) -> Iterator[Result]:
