@@ -321,6 +321,10 @@ def _per_file(
             run.peak_rss_mb = max(run.peak_rss_mb, proc.maxrss_mb)
             if proc.timed_out:
                 _mark(run, rel, "timeout")
+            elif proc.rc == 1 and "Traceback (most recent call last)" in proc.stderr:
+                # an uncaught Python exception also exits 1 (fickling on a directory:
+                # IsADirectoryError); that is a crash, not a finding
+                _mark(run, rel, "error", proc.stderr.strip()[-200:])
             else:
                 _mark(run, rel, codes.get(proc.rc, "error"), (proc.stdout + proc.stderr).strip()[-200:])
     run.wall_s = time.perf_counter() - start
@@ -438,6 +442,31 @@ def markdown(table: list[dict[str, object]], argv: list[str], jobs: int) -> str:
     return head + "\n".join(lines) + "\n" + meta
 
 
+def by_format_markdown(rows: list[dict[str, str]], runs: list[ToolRun]) -> str:
+    """Per-format table (rows carrying a ``format`` key, as corpus_formats.py writes them):
+    detected/malicious, benign flagged, and error / not-scanned counts per tool."""
+    formats = sorted({r["format"] for r in rows if "format" in r})
+    if not formats:
+        return ""
+    head = "| format | " + " | ".join(run.tool for run in runs) + " |\n|---|" + "---|" * len(runs) + "\n"
+    lines = []
+    for fmt in formats:
+        group = [r for r in rows if r.get("format") == fmt]
+        cells = []
+        for run in runs:
+            v = [(r["expected"], run.verdicts.get(r["file"], {"verdict": "not-scanned"})["verdict"]) for r in group]
+            mal = [x for e, x in v if e == "malicious"]
+            ben = [x for e, x in v if e == "benign"]
+            cells.append(
+                f"{mal.count('detected')}/{len(mal)} det, FP {ben.count('detected')}/{len(ben)}, "
+                f"err {sum(x in ('error', 'timeout') for _, x in v)}, skip {sum(x == 'not-scanned' for _, x in v)}"
+            )
+        lines.append(f"| {fmt} | " + " | ".join(cells) + " |")
+    return "\nPer format (det = detected malicious, FP = benign flagged, err = error/timeout, skip = not scanned):\n\n" + (
+        head + "\n".join(lines) + "\n"
+    )
+
+
 def mistakes(
     rows: list[dict[str, str]], run: ToolRun
 ) -> tuple[list[tuple[str, dict[str, str]]], list[tuple[str, dict[str, str]]]]:
@@ -471,9 +500,14 @@ def main(argv: list[str] | None = None) -> int:
 
     if args.rebuild or not args.corpus.exists():
         sys.path.insert(0, str(BENCH))
-        import corpus as corpus_mod
+        if args.corpus.name.startswith("corpus-formats"):  # bench/corpus_formats.py's corpus
+            import corpus_formats
 
-        corpus_mod.build(args.corpus)
+            corpus_formats.build(args.corpus)
+        else:
+            import corpus as corpus_mod
+
+            corpus_mod.build(args.corpus)
     ensure_peers()
     manifest = json.loads(args.corpus.with_name(args.corpus.name + ".manifest.json").read_text())
     rows = _select(manifest["files"], args.limit, args.seed)
@@ -514,6 +548,7 @@ def main(argv: list[str] | None = None) -> int:
     }
     (OUT / f"peers-{stamp}.json").write_text(json.dumps(payload, indent=1))
     md = markdown(table, [".venv/bin/python", "bench/peers.py", *argv], args.jobs)
+    md += by_format_markdown(rows, runs)
     for run in runs:
         if run.tool == "trojanguard":
             md += "\n" + errors_markdown(rows, run)
@@ -533,6 +568,11 @@ def _sample_dir(root: Path, files: list[str]) -> Path:
     for rel in files:
         dest = sample / rel
         dest.parent.mkdir(parents=True, exist_ok=True)
+        if (root / rel).is_dir():  # a SavedModel or model repository row (corpus_formats.py)
+            import shutil
+
+            shutil.copytree(root / rel, dest, symlinks=True)
+            continue
         try:
             os.link(root / rel, dest)
         except OSError:
