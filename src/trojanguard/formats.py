@@ -13,6 +13,7 @@ import enum
 import json
 import zipfile
 from collections.abc import Callable
+from typing import BinaryIO
 
 from .artifact import HEAD_SIZE, Artifact
 
@@ -103,12 +104,14 @@ _IMAGE_MAGICS = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"GIF87a", b"GIF89a", b"
 #: A legacy (non-zip) torch.save file starts with a protocol-2 pickle of this magic number.
 TORCH_LEGACY_MAGIC = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"
 
-PickleSniffer = Callable[[bytes], bool]
+PickleSniffer = Callable[[bytes, Callable[[], BinaryIO]], bool]
 _pickle_sniffer: PickleSniffer | None = None
 
 
 def register_pickle_sniffer(fn: PickleSniffer) -> None:
-    """The pickle analyzer installs its structural sniffer for header-less protocol 0/1."""
+    """The pickle analyzer installs its structural sniffer for header-less pickles; it gets
+    the head and an opener for the whole artifact (used only when the head is cut inside a
+    long first argument)."""
     global _pickle_sniffer
     _pickle_sniffer = fn
 
@@ -283,7 +286,7 @@ def _identify_head(artifact: Artifact) -> Format:
         return Format.SAFETENSORS
     if head.startswith(_IMAGE_MAGICS):
         return Format.IMAGE
-    if _pickle_sniffer is not None and _pickle_sniffer(head):
+    if _pickle_sniffer is not None and _pickle_sniffer(head, artifact.open):
         return Format.PICKLE
     if _looks_like_json(head):
         return Format.JSON

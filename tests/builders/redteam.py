@@ -116,3 +116,26 @@ def keras_nested_lambda_layer() -> bytes:
     seq = {"module": "keras", "class_name": "Sequential", "registered_name": None,
            "config": {"name": "seq", "layers": [keras_files.dense(), inner]}}
     return keras_files.keras_zip(seq)
+
+
+DECOY = b"A" * 100_000
+
+
+def long_first_argument(kind: str) -> bytes:
+    """A 100 kB decoy argument first, POPped, then the payload: the sniffer's 4 KiB head is
+    cut inside the first argument (header-less kinds), or the line is longer than the
+    VM's line bound (protocol 0 STRING/UNICODE, with or without a PROTO header)."""
+    import struct
+
+    proto0 = b"cos\nsystem\n(S'id'\ntR."
+    if kind == "binbytes8":
+        return b"\x8e" + struct.pack("<Q", len(DECOY)) + DECOY + b"0" + system_call(header=False)
+    if kind == "binunicode":
+        return b"X" + struct.pack("<I", len(DECOY)) + DECOY + b"0" + system_call(header=False)
+    if kind == "string":
+        return b"S'" + DECOY + b"'\n0" + proto0
+    if kind == "unicode":
+        return b"V" + DECOY + b"\n0" + proto0
+    if kind == "proto2-string":
+        return b"\x80\x02S'" + DECOY + b"'\n0" + proto0
+    raise ValueError(kind)

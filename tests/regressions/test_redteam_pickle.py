@@ -68,3 +68,18 @@ def test_benign_compressed_pickle_stays_clean() -> None:
         assert not errors
         assert_silent(findings, "PKL001")
         assert all(f.severity < Severity.MEDIUM for f in findings)
+
+
+@pytest.mark.parametrize("kind", ["binbytes8", "binunicode", "string", "unicode", "proto2-string"])
+def test_long_decoy_first_argument(kind: str) -> None:
+    """A first argument longer than the sniffed head (or than the VM's line bound) hid the
+    whole pickle: unrecognised file, or PKL005 only, never the call after it."""
+    result = scan_bytes(redteam.long_first_argument(kind), "model.pkl")
+    assert_fires(result, "PKL001", min_severity=Severity.CRITICAL, contains="os.system")
+    assert_silent(result, "PKL005")
+
+
+def test_long_text_line_is_not_a_pickle() -> None:
+    findings, _, scanned = scan_bytes(b"V" + b"x" * 10_000 + b"\nhello world\n", "notes.txt")
+    assert_silent(findings, "PKL005")
+    assert scanned[0].format == "text"

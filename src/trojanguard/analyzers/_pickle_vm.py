@@ -42,7 +42,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import BinaryIO
 
-from trojanguard.errors import LimitExceeded
+from trojanguard.errors import LimitExceeded, MalformedInput
 
 #: Byte/str arguments up to this size are read and kept; larger ones are skipped (a buffer
 #: pointer bump or a seek) keeping only PREFIX bytes, and read back on demand when a loader
@@ -267,6 +267,14 @@ class Reader:
 
     def readline(self) -> bytes:
         """A newline-terminated argument without its newline (bounded by MAX_LINE)."""
+        line = self.readline_or_blob(False)
+        assert isinstance(line, bytes)
+        return line
+
+    def readline_or_blob(self, long_ok: bool) -> bytes | Blob:
+        """A line argument; with ``long_ok`` a line over MAX_LINE is skipped and returned as a
+        :class:`Blob` (CPython reads STRING/UNICODE lines of any length, so a long decoy
+        string must not stop the analysis of the opcodes after it)."""
         start = self.tell()
         while True:
             idx = self._buf.find(b"\n", self._pos)
@@ -276,10 +284,27 @@ class Reader:
                 self._pos = idx + 1
                 return line
             if len(self._buf) - self._pos > MAX_LINE:
+                if long_ok:
+                    return self._long_line(start)
                 raise Broken("bad-argument", f"line argument longer than {MAX_LINE} bytes", start)
             before = len(self._buf) - self._pos
             self._fill(before + _CHUNK)
             if len(self._buf) - self._pos == before:
+                raise Broken("truncated", "stream ends inside a line argument", start)
+
+    def _long_line(self, start: int) -> Blob:
+        """Skip to the end of an over-long line, keeping only its prefix."""
+        prefix = self._buf[self._pos:self._pos + PREFIX]
+        while True:
+            idx = self._buf.find(b"\n", self._pos)
+            if idx >= 0:
+                self._pos = idx + 1
+                return Blob(self.tell() - 1 - start, start, prefix, text=True)
+            self._base += len(self._buf)
+            self._buf = b""
+            self._pos = 0
+            self._fill(_CHUNK)
+            if not self._buf:
                 raise Broken("truncated", "stream ends inside a line argument", start)
 
     def skip(self, n: int) -> int:
@@ -668,7 +693,7 @@ class Machine:
         if kind == -1:
             if code in (0x63, 0x69):  # GLOBAL, INST: two lines
                 return (r.readline(), r.readline())
-            return r.readline()
+            return r.readline_or_blob(code in (0x53, 0x56))  # STRING, UNICODE may be long
         if kind == -2:
             n = r.read(1)[0]
         elif kind == -3:
@@ -756,6 +781,9 @@ class Machine:
 
     # -- strings ---------------------------------------------------------------------
     def _op_string(self, offset: int, arg: object) -> None:
+        if isinstance(arg, Blob):
+            self.stack.append(arg)
+            return
         assert isinstance(arg, bytes)
         if len(arg) >= 2 and arg[0] == arg[-1] and arg[:1] in (b"'", b'"'):
             body = arg[1:-1]
@@ -1207,7 +1235,7 @@ def _dtype_itemsize(dtype: object) -> int | None:
     return n * 4 if kind == "U" else n
 
 
-def sniff_protocol01(head: bytes) -> bool:
+def sniff_protocol01(head: bytes, opener: Callable[[], BinaryIO] | None = None) -> bool:
     """Whether a header-less ``head`` is structurally a protocol 0/1 pickle.
 
     Runs the machine in strict mode: an invalid opcode, a stack error, a bad argument, a
@@ -1220,7 +1248,29 @@ def sniff_protocol01(head: bytes) -> bool:
     try:
         machine.run_one()
     except Broken as exc:
-        return exc.kind == "truncated" and len(head) >= 4096 and machine.ops >= 8
+        if exc.kind != "truncated" or len(head) < 4096:
+            return False
+        if machine.ops >= 8:
+            return True
+        # a long first argument (a decoy string of 100 kB) runs past the head: decide on
+        # the stream, which skips big arguments by seeking
+        return opener is not None and _sniff_stream(opener)
     except (LimitExceeded, ValueError, struct.error, AssertionError, OverflowError, OSError):
+        return False
+    return machine.ops >= 2
+
+
+def _sniff_stream(opener: Callable[[], BinaryIO]) -> bool:
+    """The strict sniff over the whole stream, for heads cut inside a long argument."""
+    try:
+        with opener() as stream:
+            machine = Machine(Reader(stream), max_ops=4096, strict=True)
+            try:
+                machine.run_one()
+            except Broken as exc:
+                return exc.kind == "truncated" and machine.ops >= 8
+            except LimitExceeded:
+                return True  # 4096 valid opcodes: structurally a pickle
+    except (ValueError, struct.error, AssertionError, OverflowError, OSError, MalformedInput):
         return False
     return machine.ops >= 2

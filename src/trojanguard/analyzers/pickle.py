@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import io
 import struct
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -335,9 +335,10 @@ class PickleAnalyzer:
             raise scan.read_error
 
 
-def sniff_pickle(head: bytes) -> bool:
-    """Whether a header-less head is a protocol 0/1 pickle (registered with ``formats``)."""
-    return vm.sniff_protocol01(head)
+def sniff_pickle(head: bytes, opener: Callable[[], BinaryIO] | None = None) -> bool:
+    """Whether a header-less head is a pickle (registered with ``formats``); ``opener``
+    re-reads the whole artifact when the head is cut inside a long first argument."""
+    return vm.sniff_protocol01(head, opener)
 
 
 register_pickle_sniffer(sniff_pickle)
