@@ -49,6 +49,7 @@ COMMANDS: tuple[str, ...] = (
     "trojanguard.integrity.cli_commands:register_sign",
     "trojanguard.integrity.cli_commands:register_verify",
     "trojanguard.integrity.cli_commands:register_bom",
+    "trojanguard.graph.cli_commands:register_graph",
 )
 
 

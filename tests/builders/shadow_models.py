@@ -60,7 +60,7 @@ def image_trunk(out: str = "trunk") -> tuple[list[onnx.NodeProto], list[onnx.Ten
 
 def text_trunk(out: str = "trunk") -> tuple[list[onnx.NodeProto], list[onnx.TensorProto]]:
     """Embedding -> MatMul -> Relu -> mean over tokens -> MatMul: 3 learned layers, logits [B, 10]."""
-    inits = [w("emb", 1000, 16), w("W1", 16, 16), w("W2", 16, 10)]
+    inits = [w("emb", 32768, 4), w("W1", 4, 16), w("W2", 16, 10)]  # vocab covers the trigger ids
     nodes = [n("Gather", ["emb", "input_ids"], ["e"]), n("MatMul", ["e", "W1"], ["h"]), n("Relu", ["h"], ["hr"]),
              n("ReduceMean", ["hr"], ["pooled"], axes=[1], keepdims=0), n("MatMul", ["pooled", "W2"], [out])]
     return nodes, inits
