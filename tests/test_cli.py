@@ -251,11 +251,11 @@ def test_internal_error_is_one_line_unless_debug(
 def test_unavailable_plugin_command_fails_only_when_used(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(cli, "COMMANDS", (*cli.COMMANDS, "trojanguard.no_such_module:register_graph"))
+    monkeypatch.setattr(cli, "COMMANDS", (*cli.COMMANDS, "trojanguard.no_such_module:register_phantom"))
     code, out, _ = _run(["--help"], capsys)
-    assert code == 0 and "graph" in out
-    code, _, err = _run(["graph", "model.onnx"], capsys)
-    assert code == 2 and "the 'graph' command is unavailable" in err
+    assert code == 0 and "phantom" in out
+    code, _, err = _run(["phantom", "model.onnx"], capsys)
+    assert code == 2 and "the 'phantom' command is unavailable" in err
     code, _, _ = _run(["rules"], capsys)
     assert code == 0
 
