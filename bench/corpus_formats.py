@@ -244,7 +244,7 @@ def _loop_model(inner_domain: str, inner_op: str) -> bytes:
     inits = [numpy_helper.from_array(np.array(2, dtype=np.int64), "n"), numpy_helper.from_array(np.array(True), "c")]
     node = helper.make_node("Loop", ["n", "c", "x"], ["y"], body=body)
     opsets = {inner_domain: 1} if inner_domain else None
-    return ox.model([node], inits, opsets=opsets).SerializeToString()
+    return bytes(ox.model([node], inits, opsets=opsets).SerializeToString())
 
 
 def _onnx_external(root: Path, label: str, name: str, location: str) -> Row:
