@@ -165,3 +165,35 @@ def test_cli_entry_point_subprocess(tmp_path: Path) -> None:
                           capture_output=True, text=True, timeout=120, check=False, env={**os.environ})
     assert proc.returncode == 1 and "class 3 can be forced" in proc.stdout
     assert_fires(scan_bytes(bad.read_bytes(), "bad.onnx"), "SHD001")
+
+
+def test_many_gates_stay_bounded() -> None:
+    """2,000 token comparators merged into one value: gates per value and findings are capped."""
+    from builders.shadow_models import IDS, text_trunk
+
+    tn, ti = text_trunk()
+    nodes, inits, prev = list(tn), list(ti), "trunk"
+    for k in range(2000):
+        inits.append(c(f"k{k}", k + 1, np.int64))
+        nodes += [n("Equal", ["input_ids", f"k{k}"], [f"e{k}"]), n("Cast", [f"e{k}"], [f"f{k}"], to=1),
+                  n("ReduceMax", [f"f{k}"], [f"m{k}"], keepdims=0), n("Add", [prev, f"m{k}"], [f"a{k}"])]
+        prev = f"a{k}"
+    nodes.append(n("Identity", [prev], ["logits"]))
+    m = model(nodes, inits, [IDS], [helper.make_tensor_value_info("logits", 1, None)])
+    flow, detections = analyze_graph(from_onnx(m))
+    assert max(len(g) for g in flow.gates.values()) <= 16
+    assert 0 < len([d for d in detections if d.rule.id == "SHD004"]) <= 20
+
+
+@pytest.mark.slow
+def test_mutated_model_bytes_never_crash() -> None:
+    import random
+
+    data = bytearray(MALICIOUS["loop_token_trigger"]().SerializeToString())
+    rnd = random.Random(7)
+    for i in range(150):
+        mutated = bytearray(data)
+        for _ in range(4):
+            mutated[rnd.randrange(len(mutated))] = rnd.randrange(256)
+        findings, errors, _ = scan_bytes(bytes(mutated), "m.onnx")
+        assert all(e.kind != "internal" for e in errors), (i, errors)

@@ -44,6 +44,9 @@ _INDEX_INPUTS = frozenset({("Gather", 1), ("GatherElements", 1), ("GatherND", 1)
                            ("Slice", 3), ("Slice", 4), ("ScatterND", 1), ("ScatterElements", 1), ("Expand", 1),
                            ("Reshape", 1), ("Tile", 1), ("OneHot", 1)})
 EMBEDDING_MIN_ELEMENTS = 1024
+#: memory bounds on hostile graphs (thousands of comparators merging everywhere)
+MAX_GATES_PER_VALUE = 16
+MAX_INTEGRATIONS = 10_000
 CONFIG_INPUT_MAX_ELEMENTS = 4
 
 
@@ -268,6 +271,8 @@ class _Pass:
         cond_of_if = node.op in ("If", "Loop") and node.inputs and node.inputs[0 if node.op == "If" else 1] in f.gates
         if merged and pure and ((node.op in DECISIONS and _per_sample(f, node)) or cond_of_if):
             merged = dict.fromkeys(merged, True)
+        if len(merged) > MAX_GATES_PER_VALUE:
+            merged = dict(sorted(merged.items())[:MAX_GATES_PER_VALUE])
         for origin, level in merged.items():
             if level:
                 f.sample_level.add(origin)
@@ -338,6 +343,8 @@ class _Pass:
         if not gated or not trunk:
             return
         for origin in gates:
+            if len(f.integrations) >= MAX_INTEGRATIONS:
+                return
             if any(origin in f.gates.get(g, {}) for g in gated):
                 f.integrations.append(Integration(node.index, origin, trunk[0], gated[0]))
 

@@ -158,6 +158,8 @@ def detect_forced_output(flow: Flow) -> list[Detection]:
     seen: set[int] = set()
     for integ in flow.integrations:
         node = flow.graph.nodes[integ.node]
+        if len(found) >= MAX_FINDINGS_PER_RULE:
+            break
         if integ.gate in seen or integ.gate not in flow.sample_level:
             continue
         if not any(o in flow.free_to_output for o in node.outputs if o):
@@ -182,7 +184,7 @@ def detect_bypass(flow: Flow) -> list[Detection]:
     found: list[Detection] = []
     for output in flow.graph.outputs:
         gates = [g for g in flow.gates.get(output, {}) if g in flow.sample_level]
-        if output not in flow.data0 or not gates:
+        if output not in flow.data0 or not gates or len(found) >= MAX_FINDINGS_PER_RULE:
             continue
         gate_text, info = _gate_description(flow, gates[0])
         info.update(output=output, raw_inputs=_inputs_of(flow, output))
@@ -252,7 +254,7 @@ def detect_literal_trigger(flow: Flow) -> list[Detection]:
         effective.update(flow.gates.get(output, {}))
     for origin in sorted(flow.sample_level & flow.gate_nodes & effective):
         node = flow.graph.nodes[origin]
-        if node.op not in COMPARATORS:
+        if node.op not in COMPARATORS or len(found) >= MAX_FINDINGS_PER_RULE:
             continue
         gate_text, info = _gate_description(flow, origin)
         if "literal" not in info:
