@@ -31,10 +31,12 @@ from trojanguard.formats import Format
 from trojanguard.model import Location, Rule, ScanError, Severity
 from trojanguard.policy import python_calls as policy
 
+# low by default: auto_map is declared behaviour that only runs with trust_remote_code=True, and
+# the code it names is analysed on its own (REP002/REP003); high when it leaves the repository.
 REMOTE_CODE = Rule(
     "REP001",
     "repo-remote-code",
-    Severity.MEDIUM,
+    Severity.LOW,
     "A model config's auto_map makes trust_remote_code import Python code shipped with (or referenced by) the repository.",
     cwe=94,
 )
