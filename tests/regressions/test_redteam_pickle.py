@@ -87,7 +87,8 @@ def test_long_text_line_is_not_a_pickle() -> None:
 
 @pytest.mark.parametrize(("kind", "name"), [("gguf", "model.gguf"), ("gguf", "pytorch_model.bin"),
                                             ("safetensors", "model.safetensors"), ("tflite", "model.tflite"),
-                                            ("gif", "preview.gif"), ("bmp", "preview.bmp")])
+                                            ("gif", "preview.gif"), ("bmp", "preview.bmp"),
+                                            ("tar", "model.tar"), ("tar", "pytorch_model.bin")])
 def test_format_pickle_polyglot(kind: str, name: str) -> None:
     """The magic routed the file to a code-free format's analyzer (or to no analyzer for
     images) while pickle.load / torch.load would run it: it is analysed as a pickle too."""
@@ -104,3 +105,19 @@ def test_real_formats_are_not_polyglots() -> None:
         findings, _, _ = scan_bytes(data, name)
         assert_silent(findings, "PKL005")
         assert_silent(findings, "PKL001")
+
+
+@pytest.mark.parametrize("spec", ["object", "|O", "O8"])
+def test_joblib_object_array_dtype_spelling(spec: str) -> None:
+    """numpy.dtype('object') made the VM stop ('unsupported joblib dtype', PKL005) before the
+    inline pickle joblib loads for object arrays."""
+    result = scan_bytes(redteam.joblib_object_array(spec), "model.joblib")
+    assert_fires(result, "PKL001", min_severity=Severity.CRITICAL, contains="os.system")
+
+
+@pytest.mark.parametrize("spec", ["float64", "<f8"])
+def test_joblib_named_float_dtype_is_clean(spec: str) -> None:
+    findings, errors, _ = scan_bytes(redteam.joblib_object_array(spec), "model.joblib")
+    assert_silent(findings, "PKL005")
+    assert_silent(findings, "PKL001")
+    assert not errors

@@ -1208,6 +1208,10 @@ def _parse_resolver_name(text: str, offset: int) -> Global:
     return Global(module, name, offset, "resolve_name")
 
 
+#: dtype names numpy.dtype() accepts besides type codes (a hostile joblib spells them out).
+_DTYPE_NAMES = {"object": "O", "object_": "O", "bool": "?", "int8": "i1", "uint8": "u1", "int16": "i2",
+                "uint16": "u2", "int32": "i4", "uint32": "u4", "int64": "i8", "uint64": "u8", "float16": "f2",
+                "float32": "f4", "float64": "f8", "float": "f8", "int": "i8", "complex64": "c8", "complex128": "c16"}
 _DTYPE_SIZES = {"b": 1, "i": 0, "u": 0, "f": 0, "c": 0, "S": 0, "a": 0, "U": 0, "V": 0, "M": 0, "m": 0, "?": 1}
 
 
@@ -1221,12 +1225,13 @@ def _dtype_itemsize(dtype: object) -> int | None:
         if spec.startswith("O"):
             return None
         return state[5]
+    spec = _DTYPE_NAMES.get(spec.lstrip("<>|=!"), spec.lstrip("<>|=!"))
     kind = spec[:1]
     digits = spec[1:]
-    if kind == "O":
+    if kind == "O" or kind not in _DTYPE_SIZES:
+        # fail closed: numpy.dtype() takes many spellings ('object', 'object_'); one this
+        # table does not know may be an object dtype, whose array joblib unpickles inline
         return None
-    if kind not in _DTYPE_SIZES:
-        raise Broken("bad-argument", f"unsupported joblib dtype {spec!r}", dtype.offset)
     if not digits:
         return _DTYPE_SIZES[kind] or 1
     if not digits.isdigit() or len(digits) > 6:
