@@ -113,3 +113,24 @@ def test_real_chat_templates_in_tokenizer_config_are_clean() -> None:
         assert_silent(findings, "GGF001")
         assert all(f.severity < Severity.MEDIUM for f in findings), [f.message for f in findings]
         assert not errors
+
+
+@pytest.mark.parametrize("pad", ["{# " + "x" * 400_000 + " #}", "y" * 400_000])
+def test_chat_template_padded_past_size_cap(pad: str) -> None:
+    """Padding a template past 256 KiB turned the injection into GGF006 (medium, not parsed);
+    text and comments are cheap to parse, so only Jinja code counts against the cap."""
+    import json
+
+    from builders import gguf_files
+
+    assert_fires(scan_bytes(gguf_files.model_with_template(pad + SSTI), "m.gguf"), "GGF001",
+                 min_severity=Severity.CRITICAL)
+    assert_fires(scan_bytes(json.dumps({"chat_template": pad + SSTI}).encode(), "tokenizer_config.json"), "GGF001")
+
+
+def test_chat_template_with_too_much_code_is_high() -> None:
+    from builders import gguf_files
+
+    result = scan_bytes(gguf_files.model_with_template("{{ a }}" * 50_000 + SSTI), "m.gguf")
+    assert_fires(result, "GGF006", min_severity=Severity.HIGH, contains="Jinja code")
+    assert_silent(result, "GGF001")

@@ -297,11 +297,42 @@ def _templates(strings: dict[str, str], loc: Location) -> Iterator[Finding]:
     for key, text in strings.items():
         if not (policy.TEMPLATE_KEY.match(key) or _looks_like_template(text)):
             continue
-        if len(text) > policy.MAX_TEMPLATE_CHARS:
-            yield METADATA_OVERSIZED.at(loc, f"template {key!r} is {len(text)} characters; not parsed",
-                                        evidence={"key": key, "length": len(text)})
-            continue
-        yield from analyze_template(text, loc, key)
+        yield from screen_template(text, loc, key)
+
+
+def screen_template(text: str, loc: Location, key: str) -> list[Finding]:
+    """:func:`analyze_template` behind the size policy (GGUF metadata and tokenizer configs).
+
+    Parsing cost follows the Jinja *code* (tags), not plain text or comments, so a template
+    padded with megabytes of text around an injection is still parsed; one with more code
+    than ``MAX_TEMPLATE_CHARS`` is not, and that is high: it cannot be checked.
+    """
+    if len(text) > policy.MAX_TEMPLATE_CHARS:
+        code = _code_chars(text)
+        if code > policy.MAX_TEMPLATE_CHARS:
+            return [METADATA_OVERSIZED.at(
+                loc, f"template {key!r} holds {code} characters of Jinja code ({len(text)} in all); not parsed",
+                evidence={"key": key, "length": len(text), "code": code}, severity=Severity.HIGH)]
+    return analyze_template(text, loc, key)
+
+
+def _code_chars(text: str) -> int:
+    """Characters inside ``{{ }}`` / ``{% %}`` tags, in linear time (an over-estimate)."""
+    total = pos = 0
+    nxt = {"{{": text.find("{{"), "{%": text.find("{%")}
+    while True:
+        for opener, at in nxt.items():
+            if 0 <= at < pos:
+                nxt[opener] = text.find(opener, pos)
+        found = [(at, opener) for opener, at in nxt.items() if at >= 0]
+        if not found:
+            return total
+        start, opener = min(found)
+        end = text.find("}}" if opener == "{{" else "%}", start + 2)
+        if end < 0:
+            return total + len(text) - start
+        total += end + 2 - start
+        pos = end + 2
 
 
 _LEGACY = {b"lmgg": "ggml", b"fmgg": "ggmf", b"tjgg": "ggjt"}

@@ -25,7 +25,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from trojanguard.analyzers.base import Context, Result
-from trojanguard.analyzers.gguf import analyze_template
+from trojanguard.analyzers.gguf import screen_template
 from trojanguard.artifact import Artifact
 from trojanguard.formats import Format
 from trojanguard.model import Location, Rule, ScanError, Severity
@@ -213,7 +213,7 @@ def _chat_templates(config: object, where: Location) -> Iterator[Result]:
                    for i, item in enumerate(value[:64]) if isinstance(item, dict)]
     for key, text in entries:
         if isinstance(text, str) and text:
-            yield from analyze_template(text, where, key)
+            yield from screen_template(text, where, key)
 
 
 def _redundant_weights(artifact: Artifact, directory: str) -> Iterator[Result]:
