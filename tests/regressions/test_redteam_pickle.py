@@ -121,3 +121,18 @@ def test_joblib_named_float_dtype_is_clean(spec: str) -> None:
     assert_silent(findings, "PKL005")
     assert_silent(findings, "PKL001")
     assert not errors
+
+
+@pytest.mark.parametrize(("module", "name"), [("antigravity", "geohash"), ("unittest.__main__", "main"),
+                                              ("test.autotest", "main"), ("test.__main__", "main")])
+def test_import_time_side_effect_modules(module: str, name: str) -> None:
+    """find_class imports the module before anything is called: these run code on import,
+    so merely naming them (never called: was PKL003 medium) is the payload."""
+    data = PickleBuilder(2).proto().global_(module, name).pop().none().stop().bytes()
+    assert_fires(scan_bytes(data, "model.pkl"), "PKL001", min_severity=Severity.CRITICAL, contains=module)
+
+
+def test_user_module_named_test_stays_below_critical() -> None:
+    data = PickleBuilder(2).proto().global_("test", "MyModel").empty_tuple().newobj().stop().bytes()
+    findings, _, _ = scan_bytes(data, "model.pkl")
+    assert_silent(findings, "PKL001")

@@ -201,6 +201,13 @@ _DENY_SPEC: tuple[tuple[str, str, str], ...] = (
     ("imaplib:IMAP4_stream", PROCESS, "IMAP4_stream runs its argument as a shell command"),
     ("mailcap:*", PROCESS, "mailcap.findmatch builds shell commands from mailcap entries"),
     ("test.support:*", PROCESS, "script_helper.assert_python_ok runs a Python subprocess"),
+    # -- modules whose *import* does something (find_class imports before any call)
+    ("antigravity:*", PROCESS, "importing it opens a web browser (webbrowser.open at import time)"),
+    ("unittest.__main__:*", CODE, "importing it runs unittest.main: imports and runs test*.py from the cwd"),
+    ("test.__main__:*", PROCESS, "importing it runs CPython's regression test suite"),
+    ("test.autotest:*", PROCESS, "importing it runs CPython's regression test suite"),
+    ("test.regrtest:*", PROCESS, "CPython's regression test runner (spawns interpreters)"),
+    ("test.libregrtest:*", PROCESS, "CPython's regression test runner (spawns interpreters)"),
     ("numpy.distutils:*", PROCESS, "exec_command runs shell commands"),
     ("numpy.f2py:*", PROCESS, "f2py runs compilers and imports the result"),
     ("torch.utils.collect_env:*", PROCESS, "run/run_and_read_all execute a shell command"),
