@@ -116,22 +116,39 @@ def register_pickle_sniffer(fn: PickleSniffer) -> None:
     _pickle_sniffer = fn
 
 
-#: Hint the scanner puts on the second look at a polyglot (see :func:`pickle_polyglot`).
-POLYGLOT_HINT = "pickle-polyglot"
+#: Prefix of the hint the scanner puts on the second look at a polyglot: the format
+#: after the colon is forced (see :func:`second_format`).
+POLYGLOT_HINT = "polyglot:"
 _PICKLE_FAMILY = frozenset({Format.PICKLE, Format.TORCH_LEGACY})
 
 
-def pickle_polyglot(artifact: Artifact, fmt: Format) -> bool:
-    """True when content identified as ``fmt`` (by its magic) is *also* a valid pickle.
+def second_format(artifact: Artifact, fmt: Format) -> Format | None:
+    """Another format the same bytes also are, which a different loader would run.
 
-    ``GGUF`` + 5 bytes is a BINFLOAT, a GIF/BMP header is BINFLOAT/BINBYTES, a safetensors
-    length prefix can sit inside SHORT_BINBYTES: ``pickle.load``/``torch.load`` run such a
-    file as a pickle while the magic routes it to a harmless-format analyzer.
+    * a pickle: ``GGUF`` + 5 bytes is a BINFLOAT, a GIF/BMP header is BINFLOAT/BINBYTES, a
+      safetensors length prefix can sit inside SHORT_BINBYTES, a tar member name can open a
+      STRING: ``pickle.load``/``torch.load`` run such a file while its magic routes it to
+      a harmless-format analyzer;
+    * a Keras zip: a torch zip that also has Keras' root ``config.json`` is what
+      ``keras.saving.load_model`` reads when it is named ``.keras``.
     """
-    if fmt in _PICKLE_FAMILY or _pickle_sniffer is None or artifact.hint == POLYGLOT_HINT:
-        return False
+    if artifact.hint is not None and artifact.hint.startswith(POLYGLOT_HINT):
+        return None
+    if fmt in (Format.TORCH_ZIP, Format.TORCHSCRIPT) and _zip_names_are_keras(artifact):
+        return Format.KERAS
+    if fmt in _PICKLE_FAMILY or _pickle_sniffer is None:
+        return None
     head = artifact.head()
-    return bool(head) and _pickle_sniffer(head, artifact.open)
+    return Format.PICKLE if head and _pickle_sniffer(head, artifact.open) else None
+
+
+def _zip_names_are_keras(artifact: Artifact) -> bool:
+    try:
+        with artifact.open() as stream, zipfile.ZipFile(stream) as zf:  # type: ignore[arg-type]
+            names = set(zf.namelist()[:100_000])
+    except Exception:  # noqa: BLE001 - a broken zip: the zip analyzer reports why
+        return False
+    return "config.json" in names and ("metadata.json" in names or "model.weights.h5" in names)
 
 
 def _zip_kind(artifact: Artifact) -> Format:

@@ -27,7 +27,7 @@ from .formats import (
     Format,
     extension_mismatch,
     identify,
-    pickle_polyglot,
+    second_format,
 )
 from .model import (
     Confidence,
@@ -92,8 +92,8 @@ def _registry(analyzers: Sequence[Analyzer]) -> dict[Format, Analyzer]:
 
 
 def _identify(artifact: Artifact) -> Format:
-    if artifact.hint == POLYGLOT_HINT:
-        return Format.PICKLE
+    if artifact.hint is not None and artifact.hint.startswith(POLYGLOT_HINT):
+        return Format(artifact.hint[len(POLYGLOT_HINT):])
     fmt = identify(artifact)
     # a legacy torch tar's storages/tensors members start with a pickle but interleave raw
     # bytes: the tar walker's hint hands them to the torch analyzer instead of the pickle one
@@ -142,8 +142,9 @@ def scan_artifact(
             continue
         if root_format is None:
             root_format = fmt
-        if pickle_polyglot(artifact, fmt):  # also a pickle: analyse it as one too
-            stack.append(replace(artifact, hint=POLYGLOT_HINT))
+        also = second_format(artifact, fmt)  # a polyglot: analyse it as the other format too
+        if also is not None:
+            stack.append(replace(artifact, hint=POLYGLOT_HINT + also.value))
         mismatch = _mismatch_finding(artifact, fmt)
         if mismatch is not None:
             out.findings.append(mismatch)

@@ -195,3 +195,13 @@ def joblib_object_array(spec: str = "object") -> bytes:
         return p.raw(bytes(8)).stop().bytes()
     inner = PickleBuilder(2).proto().global_("os", "system").value(CMD).tuple1().reduce().stop().bytes()
     return p.raw(inner).stop().bytes()
+
+
+def keras_torch_zip_polyglot() -> bytes:
+    """A .keras zip (config.json with a Lambda, metadata.json, weights) that also holds
+    ``archive/data.pkl``: identified as a torch zip, its Keras config went unchecked."""
+    from builders import keras_files, torchfiles
+
+    config = keras_files.functional([keras_files.lambda_v3(_evil_fn)])
+    extra = {"archive/data.pkl": torchfiles.state_dict_pickle(torchfiles.tensors(1)), "archive/data/0": bytes(24)}
+    return keras_files.keras_zip(config, extra=extra)

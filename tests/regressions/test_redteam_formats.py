@@ -134,3 +134,17 @@ def test_chat_template_with_too_much_code_is_high() -> None:
     result = scan_bytes(gguf_files.model_with_template("{{ a }}" * 50_000 + SSTI), "m.gguf")
     assert_fires(result, "GGF006", min_severity=Severity.HIGH, contains="Jinja code")
     assert_silent(result, "GGF001")
+
+
+def test_keras_zip_that_is_also_a_torch_zip() -> None:
+    result = scan_bytes(redteam.keras_torch_zip_polyglot(), "model.keras")
+    assert_fires(result, "KER001", min_severity=Severity.CRITICAL, contains="os, system")
+
+
+def test_plain_torch_zip_is_not_a_keras_polyglot() -> None:
+    from builders import torchfiles
+
+    findings, errors, _ = scan_bytes(torchfiles.torch_zip(), "model.pt")
+    assert_silent(findings, "KER001")
+    assert_silent(findings, "KER002")
+    assert not errors
