@@ -148,7 +148,10 @@ def _zip_names_are_keras(artifact: Artifact) -> bool:
             names = set(zf.namelist()[:100_000])
     except Exception:  # noqa: BLE001 - a broken zip: the zip analyzer reports why
         return False
-    return "config.json" in names and ("metadata.json" in names or "model.weights.h5" in names)
+    return "config.json" in names and bool(_KERAS_SIDECARS.intersection(names) or artifact.extension == ".keras")
+
+
+_KERAS_SIDECARS = frozenset({"metadata.json", "model.weights.h5", "model.weights.npz"})
 
 
 def _zip_kind(artifact: Artifact) -> Format:
@@ -158,17 +161,17 @@ def _zip_kind(artifact: Artifact) -> Format:
             names = zf.namelist()[:100_000]
     except Exception:  # noqa: BLE001 - a broken zip is still a zip; the zip analyzer reports why
         return Format.ZIP
-    return zip_kind_from_names(names)
+    return zip_kind_from_names(names, artifact.extension)
 
 
-def zip_kind_from_names(names: list[str]) -> Format:
+def zip_kind_from_names(names: list[str], extension: str = "") -> Format:
     tails = {n.split("/", 1)[1] if "/" in n else n for n in names}
     if "data.pkl" in tails or any(n.endswith("/data.pkl") for n in names):
         if any(t.startswith("code/") for t in tails) or "constants.pkl" in tails:
             return Format.TORCHSCRIPT
         return Format.TORCH_ZIP
-    if "config.json" in names and ("metadata.json" in names or "model.weights.h5" in names):
-        return Format.KERAS
+    if "config.json" in names and (_KERAS_SIDECARS.intersection(names) or extension == ".keras"):
+        return Format.KERAS  # Keras reads config.json alone: the other members are optional
     if names and all(n.endswith(".npy") for n in names):
         return Format.NPZ
     return Format.ZIP

@@ -205,3 +205,27 @@ def keras_torch_zip_polyglot() -> bytes:
     config = keras_files.functional([keras_files.lambda_v3(_evil_fn)])
     extra = {"archive/data.pkl": torchfiles.state_dict_pickle(torchfiles.tensors(1)), "archive/data/0": bytes(24)}
     return keras_files.keras_zip(config, extra=extra)
+
+
+def keras_config_only_zip(name: str = "config.json") -> bytes:
+    """A zip holding only Keras' config.json (Keras needs nothing else to rebuild the model
+    and call its Lambda): it was a plain zip, its config a plain JSON."""
+    import io
+    import json
+    import zipfile
+
+    from builders import keras_files
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        zf.writestr(name, json.dumps(keras_files.functional([keras_files.lambda_v3(_evil_fn)])))
+    return buf.getvalue()
+
+
+def keras_model_json() -> bytes:
+    """``model.to_json()`` output with a Lambda layer (Keras 2 ``model_from_json``)."""
+    import json
+
+    from builders import keras_files
+
+    return json.dumps(keras_files.functional([keras_files.lambda_v3(_evil_fn)])).encode()

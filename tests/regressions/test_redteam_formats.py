@@ -148,3 +148,26 @@ def test_plain_torch_zip_is_not_a_keras_polyglot() -> None:
     assert_silent(findings, "KER001")
     assert_silent(findings, "KER002")
     assert not errors
+
+
+def test_keras_zip_with_config_only() -> None:
+    assert_fires(scan_bytes(redteam.keras_config_only_zip(), "model.keras"), "KER001", min_severity=Severity.CRITICAL)
+
+
+@pytest.mark.parametrize("name", ["model.json", "config.json"])
+def test_keras_model_json_on_its_own(name: str) -> None:
+    found = assert_fires(scan_bytes(redteam.keras_model_json(), name), "KER001", min_severity=Severity.CRITICAL)
+    assert len(found) == 1
+
+
+def test_keras_zip_lambda_reported_once() -> None:
+    findings, _, _ = scan_bytes(redteam.keras_config_only_zip(), "model.keras")
+    assert len([f for f in findings if f.rule.id == "KER001"]) == 1
+
+
+def test_json_with_class_name_that_is_not_keras_is_clean() -> None:
+    import json
+
+    findings, errors, _ = scan_bytes(json.dumps({"class_name": "x", "items": [1, 2]}).encode(), "data.json")
+    assert_silent(findings, "KER002")
+    assert not findings and not errors

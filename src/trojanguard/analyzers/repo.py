@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 from trojanguard.analyzers.base import Context, Result
 from trojanguard.analyzers.gguf import screen_template
+from trojanguard.analyzers.keras import check_config as check_keras_config
 from trojanguard.artifact import Artifact
 from trojanguard.formats import Format
 from trojanguard.model import Location, Rule, ScanError, Severity
@@ -86,6 +87,8 @@ class RepoCodeAnalyzer:
             yield from _analyze_python(artifact, logical)
         elif name in CONFIG_NAMES or name == TEMPLATE_CONFIG:
             yield from _analyze_config(artifact, logical, name)
+        elif b'"class_name"' in artifact.head():
+            yield from _analyze_keras_json(artifact)
 
 
 # --------------------------------------------------------------------------- locations
@@ -177,6 +180,8 @@ def _analyze_config(artifact: Artifact, logical: str | None, name: str) -> Itera
         yield ScanError(artifact.location, f"{name} is not valid JSON: {exc}", "malformed")
         return
     yield from _chat_templates(config, artifact.location)
+    if _is_keras_model(config):
+        yield from check_keras_config(config, artifact.location)
     directory = os.path.dirname(logical) if logical else None
     for key, module, repo in auto_map_modules(config):
         escapes = _escapes_repo(module)
@@ -196,6 +201,22 @@ def _analyze_config(artifact: Artifact, logical: str | None, name: str) -> Itera
                 yield from _python_findings(_read_source(path), loc, referenced_by=name)
     if name == "config.json" and directory:
         yield from _redundant_weights(artifact, directory)
+
+
+def _is_keras_model(config: object) -> bool:
+    """A Keras model JSON (``model.to_json()``): what ``model_from_json`` rebuilds."""
+    return isinstance(config, dict) and isinstance(config.get("class_name"), str) and isinstance(config.get("config"), dict)
+
+
+def _analyze_keras_json(artifact: Artifact) -> Iterator[Result]:
+    """A loose JSON file that may be a Keras model config (Keras 2 ``model_from_json`` has no
+    safe mode: its Lambda layers run); only files naming ``class_name`` early are read."""
+    try:
+        config = json.loads(artifact.read_all(MAX_CONFIG))
+    except (ValueError, RecursionError):
+        return  # not JSON after all: nothing loads it as a model either
+    if _is_keras_model(config):
+        yield from check_keras_config(config, artifact.location)
 
 
 def _chat_templates(config: object, where: Location) -> Iterator[Result]:
