@@ -171,3 +171,21 @@ def test_json_with_class_name_that_is_not_keras_is_clean() -> None:
     findings, errors, _ = scan_bytes(json.dumps({"class_name": "x", "items": [1, 2]}).encode(), "data.json")
     assert_silent(findings, "KER002")
     assert not findings and not errors
+
+
+@pytest.mark.parametrize(("op", "severity"), [("DatasetToTFRecord", Severity.CRITICAL), ("SqlDataset", Severity.HIGH),
+                                              ("SaveDatasetV2", Severity.HIGH)])
+def test_savedmodel_tf_data_io_ops(op: str, severity: Severity) -> None:
+    """tf.data ops that write/read graph-chosen paths were 'unknown op' (TFS002, info)."""
+    from builders import tf_files
+
+    graph = tf_files.graphdef([tf_files.node("x", "Placeholder"), tf_files.node("w", op)],
+                              [tf_files.function("__inference_serving_default_7", [tf_files.node("io", op)])])
+    assert_fires(scan_bytes(tf_files.saved_model(graph), "saved_model.pb"), "TFS001", min_severity=severity, contains=op)
+
+
+def test_savedmodel_standard_savers_stay_clean() -> None:
+    from builders import tf_files
+
+    graph = tf_files.graphdef([tf_files.node("x", "Placeholder")], tf_files.standard_saver_functions())
+    assert_silent(scan_bytes(tf_files.saved_model(graph), "saved_model.pb"), "TFS001")

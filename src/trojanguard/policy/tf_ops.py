@@ -49,6 +49,24 @@ DANGEROUS_OPS: dict[str, tuple[Severity, str, str]] = {
     "WriteSummary": (Severity.LOW, "file-write", "writes event files"),
     "DecodeProtoV2": (Severity.LOW, "io", "parses protos with a descriptor source that may be a file"),
     "ExperimentalIgnoreErrorsDataset": (Severity.INFO, "io", "hides dataset errors"),
+    # tf.data I/O ops: they read and write paths the graph chooses, like ReadFile/WriteFile
+    "DatasetToTFRecord": (Severity.CRITICAL, "file-write", "writes a dataset to a file path chosen in the graph"),
+    "ExperimentalDatasetToTFRecord": (Severity.CRITICAL, "file-write",
+                                      "writes a dataset to a file path chosen in the graph"),
+    "SaveDataset": (Severity.HIGH, "file-write", "writes a dataset under a directory chosen in the graph"),
+    "SaveDatasetV2": (Severity.HIGH, "file-write", "writes a dataset under a directory chosen in the graph"),
+    "SnapshotDataset": (Severity.HIGH, "file-write", "writes snapshot files under a directory chosen in the graph"),
+    "SnapshotDatasetV2": (Severity.HIGH, "file-write", "writes snapshot files under a directory chosen in the graph"),
+    "LoadDataset": (Severity.MEDIUM, "file-read", "reads a saved dataset from a path chosen in the graph"),
+    "SqlDataset": (Severity.HIGH, "file-read", "opens a SQLite database file and runs a query from the graph"),
+    "ExperimentalSqlDataset": (Severity.HIGH, "file-read", "opens a SQLite database file and runs a query from the graph"),
+    "CreateSummaryDbWriter": (Severity.MEDIUM, "file-write", "writes a SQLite database at a path chosen in the graph"),
+    "CSVDataset": (Severity.MEDIUM, "file-read", "reads files named in the graph"),
+    "ExperimentalCSVDataset": (Severity.MEDIUM, "file-read", "reads files named in the graph"),
+    "LMDBDataset": (Severity.MEDIUM, "file-read", "reads an LMDB database named in the graph"),
+    "ExperimentalLMDBDataset": (Severity.MEDIUM, "file-read", "reads an LMDB database named in the graph"),
+    "InitializeTableFromTextFile": (Severity.LOW, "file-read", "fills a lookup table from a file named in the graph"),
+    "InitializeTableFromTextFileV2": (Severity.LOW, "file-read", "fills a lookup table from a file named in the graph"),
 }
 
 #: Ops that make checkpoint I/O benign when they appear inside the standard saver
