@@ -1,0 +1,289 @@
+"""Model-free image trigger search: BadNets patches and blended patterns.
+
+A BadNets backdoor (Gu et al., 2017) stamps the same small patch on the poisoned images and
+gives them the target label, so at the patch's location the exact pixel values predict one label
+far beyond chance, while the rest of each poisoned image shows another class.  This module
+enumerates every k x k window (k in 2..4 by default, corners included), hashes the quantised
+window of every image, and keeps window values that are shared by enough images and almost all
+carry one label.  A natural class feature can do that too (the empty centre of a "0"), so a
+candidate is kept only when a proxy classifier trained on the *other* images with the window
+masked out disagrees with the label on the candidate rows: the rest of the image contradicts it.
+
+Blended triggers (Chen et al., 2017: ``x' = (1-a) x + a p``) have no fixed window; they show up
+as a small group of the target class whose pixels share a common residual pattern, found with
+the centred spectral split of :mod:`trojanguard.data.spectral` on raw pixels and named by the
+estimated pattern (where it is strongest, its correlation with each flagged row).
+
+Cost follows the image count times the number of windows; images are held as one array.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import LimitExceeded, MalformedInput
+from ..model import Confidence, Finding, Location, Rule, Severity
+from .spectral import spectral_groups
+
+__all__ = [
+    "RULE_BLEND",
+    "RULE_PATCH",
+    "BlendTrigger",
+    "PatchTrigger",
+    "find_blend_triggers",
+    "find_patch_triggers",
+    "image_trigger_findings",
+]
+
+RULE_PATCH = Rule(
+    "DAT103",
+    "image-patch-trigger",
+    Severity.HIGH,
+    "A fixed pixel patch at one location predicts one label far beyond chance while the rest of those images shows other classes (BadNets trigger).",
+    cwe=1039,
+)
+RULE_BLEND = Rule(
+    "DAT104",
+    "image-blend-trigger",
+    Severity.MEDIUM,
+    "A group of one class shares a blended pixel pattern that sets it apart from the rest of the class (blended backdoor trigger).",
+    cwe=1039,
+    confidence=Confidence.MEDIUM,
+)
+
+MAX_IMAGES = 1_000_000
+MAX_PIXELS = 256 * 256 * 4
+LEVELS = 8
+MIN_PURITY = 0.9
+MIN_DISAGREEMENT = 0.7  # triggers measure 0.99+ on digits; natural class-specific windows 0.5-0.6
+MAX_CANDIDATES = 10
+PROXY_ROWS = 5000
+
+
+@dataclass(frozen=True)
+class PatchTrigger:
+    """A window (top-left ``row``/``col``, ``height`` x ``width``) whose values mark the rows."""
+
+    label: str
+    row: int
+    col: int
+    height: int
+    width: int
+    values: tuple[float, ...]  # the window's mean pixel values over the flagged rows, row-major
+    rows: tuple[int, ...]
+    purity: float
+    disagreement: float
+
+
+@dataclass(frozen=True)
+class BlendTrigger:
+    """A pattern blended into ``rows`` of class ``label``; ``peak`` pixels are where it is strongest."""
+
+    label: str
+    rows: tuple[int, ...]
+    peak: tuple[tuple[int, int], ...]
+    separation: float
+    correlation: float
+
+
+def _as_images(images: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
+    arr = np.asarray(images)
+    labels = np.asarray(y)
+    if arr.ndim == 3:
+        arr = arr[..., None]
+    if arr.ndim != 4:
+        raise MalformedInput(f"images must be (n, height, width[, channels]), got shape {arr.shape}")
+    if arr.shape[0] > MAX_IMAGES or int(np.prod(arr.shape[1:])) > MAX_PIXELS:
+        raise LimitExceeded(f"image array {arr.shape} exceeds {MAX_IMAGES} images of {MAX_PIXELS} values", limit="rows")
+    if labels.ndim != 1 or labels.shape[0] != arr.shape[0]:
+        raise MalformedInput(f"{labels.shape} labels for {arr.shape[0]} images")
+    if not np.issubdtype(arr.dtype, np.number):
+        raise MalformedInput(f"pixels are not numeric ({arr.dtype})")
+    arr = arr.astype(np.float64, copy=False)
+    if not np.isfinite(arr).all():
+        raise MalformedInput("pixels contain NaN or infinite values")
+    return arr, labels
+
+
+def _quantise(arr: np.ndarray) -> np.ndarray:
+    lo, hi = float(arr.min()), float(arr.max())
+    scale = LEVELS / (hi - lo) if hi > lo else 0.0
+    return np.clip(((arr - lo) * scale).astype(np.int64), 0, LEVELS - 1).astype(np.uint64)
+
+
+def _window_hashes(q: np.ndarray, k: int, rng: np.random.Generator) -> dict[tuple[int, int], np.ndarray]:
+    """A 64-bit hash of every k x k window of every image (multiply-add with random odd keys)."""
+    n, h, w, c = q.shape
+    keys = rng.integers(1, 2**62, size=(k, k, c), dtype=np.uint64) | np.uint64(1)
+    out = {}
+    for r in range(h - k + 1):
+        for col in range(w - k + 1):
+            window = q[:, r : r + k, col : col + k, :]
+            out[(r, col)] = (window * keys).reshape(n, -1).sum(axis=1, dtype=np.uint64)
+    return out
+
+
+def _pure_groups(sig: np.ndarray, codes: np.ndarray, n_labels: int, support: int) -> list[tuple[np.ndarray, int, float]]:
+    """Rows sharing one window value that almost all carry one label: (rows, label code, purity)."""
+    _, inverse, counts = np.unique(sig, return_inverse=True, return_counts=True)
+    frequent = np.flatnonzero(counts >= support)
+    if frequent.size == 0:
+        return []
+    compact = np.full(counts.size, -1)
+    compact[frequent] = np.arange(frequent.size)
+    member = compact[inverse]
+    rows = np.flatnonzero(member >= 0)
+    table = np.bincount(member[rows] * n_labels + codes[rows], minlength=frequent.size * n_labels)
+    table = table.reshape(frequent.size, n_labels)
+    out = []
+    for gid in np.flatnonzero(table.max(axis=1) >= MIN_PURITY * table.sum(axis=1)):
+        code = int(table[gid].argmax())
+        chosen = rows[(member[rows] == gid) & (codes[rows] == code)]
+        out.append((chosen, code, float(table[gid, code] / table[gid].sum())))
+    return out
+
+
+def _candidates(q: np.ndarray, codes: np.ndarray, n_labels: int, sizes: Sequence[int], support: int) -> list[Any]:
+    rng = np.random.default_rng(0)
+    priors = np.bincount(codes, minlength=n_labels) / codes.size
+    found: list[Any] = []
+    for k in sorted(sizes, reverse=True):
+        if k > min(q.shape[1], q.shape[2]):
+            continue
+        for (r, c), sig in _window_hashes(q, k, rng).items():
+            for rows, code, purity in _pure_groups(sig, codes, n_labels, support):
+                if priors[code] < 0.5:
+                    found.append((rows, code, purity, r, c, k))
+    found.sort(key=lambda item: (-item[0].size, -item[5]))  # most rows first, then the larger window
+    kept: list[Any] = []
+    for item in found:
+        if _is_new(kept, item[0]):
+            kept.append(item)
+        if len(kept) == MAX_CANDIDATES:
+            break
+    return kept
+
+
+def _is_new(found: list[Any], rows: np.ndarray) -> bool:
+    """Windows inside a trigger mark (a subset of) the same rows; keep the first window only."""
+    members = set(rows.tolist())
+    for other in found:
+        overlap = len(members.intersection(other[0].tolist()))
+        if overlap >= 0.8 * min(len(members), other[0].size):
+            return False
+    return True
+
+
+def _masked_disagreement(flat: np.ndarray, shape: tuple[int, ...], codes: np.ndarray, rows: np.ndarray, box: tuple[int, int, int]) -> float:
+    """Share of ``rows`` a proxy (trained on the other rows, window masked everywhere) labels differently."""
+    from sklearn.linear_model import RidgeClassifier  # type: ignore[import-untyped]
+
+    r, c, k = box
+    mask = np.zeros(shape, dtype=bool)
+    mask[max(0, r - 1) : r + k + 1, max(0, c - 1) : c + k + 1, :] = True  # one pixel of margin
+    cols = np.flatnonzero(~mask.reshape(-1))
+    rest = np.setdiff1d(np.arange(codes.size), rows)
+    if rest.size > PROXY_ROWS:
+        rest = np.random.default_rng(0).choice(rest, size=PROXY_ROWS, replace=False)
+    if np.unique(codes[rest]).size < 2:
+        return 0.0
+    proxy = RidgeClassifier(alpha=1.0).fit(flat[np.ix_(rest, cols)], codes[rest])
+    return float(np.mean(proxy.predict(flat[np.ix_(rows, cols)]) != codes[rows]))
+
+
+def find_patch_triggers(
+    images: Any, y: Any, *, sizes: Sequence[int] = (4, 3, 2), min_support: int | None = None
+) -> list[PatchTrigger]:
+    """Windows whose exact (quantised) content predicts one label and contradicts the rest of the image."""
+    arr, labels = _as_images(images, y)
+    values, codes = np.unique(labels, return_inverse=True)
+    support = min_support if min_support is not None else max(5, int(0.002 * arr.shape[0]))
+    q = _quantise(arr)
+    flat = arr.reshape(arr.shape[0], -1)
+    flat = (flat - flat.mean(axis=0)) / (flat.std(axis=0) + 1e-9)
+    triggers = []
+    for rows, code, purity, r, c, k in _candidates(q, codes, values.size, sizes, support):
+        disagreement = _masked_disagreement(flat, arr.shape[1:], codes, rows, (r, c, k))
+        if disagreement < MIN_DISAGREEMENT:
+            continue
+        window = arr[rows, r : r + k, c : c + k, :].mean(axis=(0, 3))
+        triggers.append(
+            PatchTrigger(
+                str(values[code]), r, c, k, k, tuple(round(float(v), 3) for v in window.reshape(-1)),
+                tuple(int(i) for i in rows), purity, disagreement,
+            )
+        )
+    return triggers
+
+
+def find_blend_triggers(images: Any, y: Any) -> list[BlendTrigger]:
+    """Groups of a class that share a residual pattern (centred spectral split on raw pixels)."""
+    arr, labels = _as_images(images, y)
+    flat = arr.reshape(arr.shape[0], -1)
+    out = []
+    for group in spectral_groups(flat, labels, inputs=flat):
+        rows = np.asarray(group.rows)
+        same = np.flatnonzero(labels.astype(str) == group.label)
+        rest = np.setdiff1d(same, rows)
+        pattern = flat[rows].mean(axis=0) - flat[rest].mean(axis=0)
+        residual = flat[rows] - flat[rest].mean(axis=0)
+        corr = [float(np.corrcoef(res, pattern)[0, 1]) if res.std() > 0 else 0.0 for res in residual]
+        peak_idx = np.argsort(-np.abs(pattern.reshape(arr.shape[1:]).sum(axis=2)).reshape(-1))[:5]
+        peak = tuple((int(i // arr.shape[2]), int(i % arr.shape[2])) for i in peak_idx)
+        out.append(BlendTrigger(group.label, group.rows, peak, group.separation, float(np.nanmean(corr))))
+    return out
+
+
+def _patch_findings(trigger: PatchTrigger, path: str) -> list[Finding]:
+    where = f"({trigger.row},{trigger.col}) {trigger.height}x{trigger.width}"
+    return [
+        RULE_PATCH.at(
+            Location(path, row=row),
+            f"row {row} carries the pixel patch at {where} values {list(trigger.values)} that marks "
+            f"{len(trigger.rows)} rows labelled {trigger.label!r}; the rest of the image says otherwise",
+            evidence={
+                "label": trigger.label,
+                "patch_row": trigger.row,
+                "patch_col": trigger.col,
+                "patch_size": f"{trigger.height}x{trigger.width}",
+                "patch_values": trigger.values,
+                "rows_with_patch": len(trigger.rows),
+                "purity": round(trigger.purity, 3),
+                "disagreement": round(trigger.disagreement, 3),
+            },
+        )
+        for row in trigger.rows
+    ]
+
+
+def _blend_findings(trigger: BlendTrigger, path: str) -> list[Finding]:
+    return [
+        RULE_BLEND.at(
+            Location(path, row=row),
+            f"row {row} shares a blended pattern (strongest at pixels {list(trigger.peak[:3])}) with "
+            f"{len(trigger.rows)} rows labelled {trigger.label!r}",
+            evidence={
+                "label": trigger.label,
+                "pattern_peak_pixels": trigger.peak,
+                "group_size": len(trigger.rows),
+                "separation": round(trigger.separation, 3),
+                "mean_correlation": round(trigger.correlation, 3),
+            },
+        )
+        for row in trigger.rows
+    ]
+
+
+def image_trigger_findings(images: Any, y: Any, path: str) -> list[Finding]:
+    """DAT103 patch and DAT104 blend findings, one per flagged row; a class with a patch gets no blend finding."""
+    patches = find_patch_triggers(images, y)
+    patched = {t.label for t in patches}
+    findings = [f for t in patches for f in _patch_findings(t, path)]
+    for blend in find_blend_triggers(images, y):
+        if blend.label not in patched:  # a patch already explains that class's split
+            findings += _blend_findings(blend, path)
+    return findings

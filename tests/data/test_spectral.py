@@ -1,0 +1,89 @@
+"""Spectral signatures (DAT101) and activation clustering (DAT102) on generated data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from builders.poison_images import blend, digits
+from conftest import assert_fires, assert_silent
+from trojanguard.data.spectral import (
+    activation_clusters,
+    representation_findings,
+    spectral_groups,
+    spectral_scores,
+)
+from trojanguard.errors import MalformedInput
+
+
+def _planted(n: int = 400, poisoned: int = 12, dims: int = 20, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Two Gaussian classes; ``poisoned`` rows of class 1 share an offset (a learned trigger feature)."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, dims))
+    y = np.repeat([0, 1], n // 2)
+    x[y == 1] += 3.0
+    rows = np.flatnonzero(y == 1)[:poisoned]
+    x[rows, :5] += 6.0
+    return x, y, rows
+
+
+def test_spectral_score_is_the_centred_squared_projection() -> None:
+    x, y, rows = _planted()
+    scores = spectral_scores(x, y)
+    cls = x[y == 1] - x[y == 1].mean(axis=0)
+    v = np.linalg.svd(cls, full_matrices=False)[2][0]
+    assert np.allclose(scores[y == 1], (cls @ v) ** 2)
+    assert set(np.argsort(-scores)[: rows.size].tolist()) == set(rows.tolist())
+
+
+def test_spectral_finding_names_the_rows() -> None:
+    x, y, rows = _planted()
+    found = assert_fires(representation_findings(x, y, "train.csv", clustering=False), "DAT101")
+    assert {f.location.row for f in found} == set(rows.tolist())
+
+
+def test_activation_clustering_flags_the_small_cluster() -> None:
+    x, y, rows = _planted()
+    assert set(np.flatnonzero(activation_clusters(x, y)).tolist()) == set(rows.tolist())
+    assert_fires(representation_findings(x, y, "train.csv"), "DAT102")
+
+
+def test_gaussian_classes_are_silent() -> None:
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(400, 20))
+    y = np.repeat([0, 1], 200)
+    findings = representation_findings(x, y, "train.csv")
+    assert_silent(findings, "DAT101")
+    assert_silent(findings, "DAT102")
+
+
+def test_blend_on_digit_pixels_at_one_percent() -> None:
+    x, y, rows = blend(*digits(), 0.01)
+    flat = x.reshape(len(x), -1)
+    (group,) = spectral_groups(flat, y, inputs=flat)
+    assert set(group.rows) == set(rows.tolist())
+
+
+def test_clean_digit_pixels_are_silent() -> None:
+    x, y = digits()
+    flat = x.reshape(len(x), -1)
+    assert_silent(representation_findings(flat, y, "digits", inputs=flat), "DAT101")
+
+
+@pytest.mark.parametrize(
+    "x, y",
+    [
+        (np.zeros(5), np.zeros(5)),
+        (np.zeros((5, 2)), np.zeros(4)),
+        (np.full((5, 2), np.inf), np.zeros(5)),
+        (np.array([["a", "b"]]), np.zeros(1)),
+    ],
+)
+def test_malformed_representations_are_refused(x: np.ndarray, y: np.ndarray) -> None:
+    with pytest.raises(MalformedInput):
+        spectral_scores(x, y)
+
+
+def test_degenerate_inputs_do_not_crash() -> None:
+    assert representation_findings(np.zeros((30, 4)), np.zeros(30), "z") == []
+    assert spectral_scores(np.ones((1, 3)), np.zeros(1)).tolist() == [0.0]
