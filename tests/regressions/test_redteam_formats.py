@@ -189,3 +189,33 @@ def test_savedmodel_standard_savers_stay_clean() -> None:
 
     graph = tf_files.graphdef([tf_files.node("x", "Placeholder")], tf_files.standard_saver_functions())
     assert_silent(scan_bytes(tf_files.saved_model(graph), "saved_model.pb"), "TFS001")
+
+
+NEMO_CONFIG = (b"model:\n  encoder:\n    _target_: nemo.collections.asr.modules.ConformerEncoder\n    feat_in: 80\n"
+               b"  hook:\n    _target_: os.system\n    _args_: ['id']\n")
+
+
+@pytest.mark.parametrize(("data", "name"), [
+    (NEMO_CONFIG, "model_config.yaml"),
+    (b"x: {'_target_': 'builtins.eval', '_args_': ['1']}\n", "conf.yml"),
+    (b'{"a": {"_target_": "subprocess.run", "args": ["id"]}}', "hparams.json"),
+    (b'{"_target_": "runpy.run_path", "path_name": "x"}', "config.json"),
+])
+def test_hydra_target_in_config(data: bytes, name: str) -> None:
+    """THREATS 4 (NeMo / Hydra _target_ instantiation) had no check at all."""
+    assert_fires(scan_bytes(data, name), "REP005", min_severity=Severity.CRITICAL)
+
+
+def test_hydra_target_in_nemo_archive() -> None:
+    from builders import archives
+
+    nemo = archives.build_tar({"./model_config.yaml": NEMO_CONFIG, "./model_weights.ckpt": bytes(16)})
+    assert_fires(scan_bytes(nemo, "model.nemo"), "REP005", contains="os.system")
+
+
+def test_hydra_library_targets_are_clean() -> None:
+    config = (b"model:\n  _target_: nemo.collections.asr.models.EncDecCTCModel\n"
+              b"  optim:\n    _target_: torch.optim.AdamW\n    lr: 0.001\n")
+    findings, errors, _ = scan_bytes(config, "model_config.yaml")
+    assert_silent(findings, "REP005")
+    assert not findings and not errors

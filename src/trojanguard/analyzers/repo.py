@@ -21,6 +21,7 @@ from __future__ import annotations
 import ast
 import json
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -30,6 +31,7 @@ from trojanguard.analyzers.keras import check_config as check_keras_config
 from trojanguard.artifact import Artifact
 from trojanguard.formats import Format
 from trojanguard.model import Location, Rule, ScanError, Severity
+from trojanguard.policy import pickle_globals
 from trojanguard.policy import python_calls as policy
 
 # low by default: auto_map is declared behaviour that only runs with trust_remote_code=True, and
@@ -63,6 +65,15 @@ REDUNDANT_PICKLE = Rule(
     cwe=502,
 )
 
+CONFIG_TARGET = Rule(
+    "REP005",
+    "config-instantiation-target",
+    Severity.HIGH,
+    "A Hydra/NeMo-style config names a denied callable in _target_, which instantiate() imports and calls when the "
+    "model is built.",
+    cwe=94,
+)
+
 CONFIG_NAMES = frozenset({"config.json", "tokenizer_config.json", "preprocessor_config.json", "processor_config.json"})
 #: transformers >= 4.43 may keep the chat template beside tokenizer_config.json.
 TEMPLATE_CONFIG = "chat_template.json"
@@ -78,7 +89,7 @@ _LOWER = {Severity.INFO: Severity.INFO, Severity.LOW: Severity.INFO, Severity.ME
 
 class RepoCodeAnalyzer:
     name = "repo"
-    formats = frozenset({Format.PYTHON, Format.JSON})
+    formats = frozenset({Format.PYTHON, Format.JSON, Format.TEXT})
 
     def analyze(self, artifact: Artifact, ctx: Context) -> Iterator[Result]:
         logical = _logical_path(artifact)
@@ -87,6 +98,8 @@ class RepoCodeAnalyzer:
             yield from _analyze_python(artifact, logical)
         elif name in CONFIG_NAMES or name == TEMPLATE_CONFIG:
             yield from _analyze_config(artifact, logical, name)
+        elif name.lower().endswith(_YAML_SUFFIXES) or b"_target_" in artifact.head():
+            yield from _analyze_targets(artifact)
         elif b'"class_name"' in artifact.head():
             yield from _analyze_keras_json(artifact)
 
@@ -174,8 +187,10 @@ def _referencing_configs(directory: str) -> dict[str, str]:
 
 
 def _analyze_config(artifact: Artifact, logical: str | None, name: str) -> Iterator[Result]:
+    raw = artifact.read_all(MAX_CONFIG)
+    yield from _target_findings(raw, artifact.location)
     try:
-        config = json.loads(artifact.read_all(MAX_CONFIG))
+        config = json.loads(raw)
     except (ValueError, RecursionError) as exc:
         yield ScanError(artifact.location, f"{name} is not valid JSON: {exc}", "malformed")
         return
@@ -201,6 +216,46 @@ def _analyze_config(artifact: Artifact, logical: str | None, name: str) -> Itera
                 yield from _python_findings(_read_source(path), loc, referenced_by=name)
     if name == "config.json" and directory:
         yield from _redundant_weights(artifact, directory)
+
+
+_YAML_SUFFIXES = (".yaml", ".yml")
+#: ``_target_: pkg.mod.fn`` in YAML (plain, quoted, flow style) or JSON.
+_TARGET = re.compile(rb"""["']?_target_["']?\s*:\s*["']?([A-Za-z_][\w.]*)""")
+MAX_TARGETS = 50
+
+
+def _analyze_targets(artifact: Artifact) -> Iterator[Result]:
+    """Hydra ``_target_`` entries of a YAML/JSON config (NeMo's model_config.yaml).
+
+    ``hydra.utils.instantiate`` imports the dotted path and calls it with the sibling keys
+    as arguments, so a config is code: each target is judged by the pickle-globals policy
+    (the same import-and-call semantics). The text is scanned, never parsed as YAML.
+    """
+    with artifact.open() as stream:
+        raw = stream.read(MAX_CONFIG + 1)
+    if len(raw) > MAX_CONFIG:
+        yield ScanError(artifact.location, f"config larger than {MAX_CONFIG} bytes; only its start was checked", "limit")
+    yield from _target_findings(raw[:MAX_CONFIG], artifact.location)
+
+
+def _target_findings(raw: bytes, where: Location) -> Iterator[Result]:
+    seen: set[str] = set()
+    for match in _TARGET.finditer(raw):
+        target = match.group(1).decode("ascii", "replace")
+        module, _, name = target.rpartition(".")
+        if not module or target in seen:
+            continue
+        seen.add(target)
+        if len(seen) > MAX_TARGETS:
+            return
+        verdict = pickle_globals.classify(module, name)
+        if verdict.status is pickle_globals.Status.DENY:
+            yield CONFIG_TARGET.at(
+                where.at_offset(match.start()),
+                f"_target_ {target} ({verdict.category}: {verdict.reason}) is imported and called by instantiate()",
+                evidence={"target": target, "category": verdict.category},
+                severity=Severity.CRITICAL,
+            )
 
 
 def _is_keras_model(config: object) -> bool:
