@@ -219,3 +219,24 @@ def test_hydra_library_targets_are_clean() -> None:
     findings, errors, _ = scan_bytes(config, "model_config.yaml")
     assert_silent(findings, "REP005")
     assert not findings and not errors
+
+
+@pytest.mark.parametrize("template", [
+    "{% for i in range(999999999) %}{{ i }}{% endfor %}",
+    "{% for i in range(10**12) %}x{% endfor %}",
+    "{{ 'a' * 999999999 }}",
+    "{{ 9 ** 999999999 }}",
+])
+def test_chat_template_render_dos(template: str) -> None:
+    """Templates that hang or exhaust the renderer were silent."""
+    from builders import gguf_files
+
+    assert_fires(scan_bytes(gguf_files.model_with_template(template), "m.gguf"), "GGF002",
+                 min_severity=Severity.MEDIUM, contains="exhausts")
+
+
+def test_chat_template_small_loops_are_clean() -> None:
+    from builders import gguf_files
+
+    template = "{% for i in range(messages|length) %}{{ '-' * 20 }}{{ 2 ** 3 }}{% endfor %}"
+    assert_silent(scan_bytes(gguf_files.model_with_template(template), "m.gguf"), "GGF002")

@@ -434,6 +434,16 @@ class _TemplateWalker:
                      Severity.HIGH)
         elif isinstance(node, nodes.Call) and isinstance(node.node, nodes.Name):
             self.call(node.node.name)
+            if node.node.name == "range" and any(_huge(a, MAX_RANGE) for a in node.args):
+                self.dos("range", "range() over more than 100000 items")
+        elif isinstance(node, nodes.Pow) and _huge(node.right, 64):
+            self.dos("pow", "power with an exponent above 64")
+        elif isinstance(node, nodes.Mul) and (_huge(node.left, MAX_RANGE) or _huge(node.right, MAX_RANGE)):
+            self.dos("mul", "multiplication by more than 100000 (string/list repetition)")
+
+    def dos(self, what: str, message: str) -> None:
+        """Render-time denial of service: the sandbox caps range() only, a plain Environment nothing."""
+        self.add(TEMPLATE_SUSPICIOUS, f"dos:{what}", f"{message} exhausts the renderer's CPU or memory")
 
     def call(self, name: str) -> None:
         if name not in policy.ALLOWED_CALL_GLOBALS and name not in self.defined:
@@ -481,6 +491,20 @@ class _TemplateWalker:
                      Severity.HIGH)
         elif value in ("_", "__") or (set(value) == {"_"} and len(value) <= 4):
             self.add(TEMPLATE_SUSPICIOUS, "literal:underscores", "underscore-only literal (dunder name assembly)")
+
+
+#: jinja2.sandbox.MAX_RANGE: no chat template needs a bigger loop or repetition.
+MAX_RANGE = 100_000
+
+
+def _huge(node: nodes.Node, limit: int) -> bool:
+    """A numeric literal above ``limit`` (or an arithmetic expression of such literals)."""
+    if isinstance(node, nodes.Const):
+        return isinstance(node.value, (int, float)) and not isinstance(node.value, bool) and node.value > limit
+    if isinstance(node, (nodes.Mul, nodes.Pow, nodes.Add)):
+        return _huge(node.left, limit) or _huge(node.right, limit) or (
+            isinstance(node, nodes.Pow) and _huge(node.right, 8))
+    return False
 
 
 def _builds_name(node: nodes.Node) -> bool:
