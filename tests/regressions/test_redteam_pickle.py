@@ -136,3 +136,17 @@ def test_user_module_named_test_stays_below_critical() -> None:
     data = PickleBuilder(2).proto().global_("test", "MyModel").empty_tuple().newobj().stop().bytes()
     findings, _, _ = scan_bytes(data, "model.pkl")
     assert_silent(findings, "PKL001")
+
+
+def test_build_slotstate_class_swap() -> None:
+    """BUILD's slot state is applied with setattr, so {'__class__': X} turns an allowlisted
+    object into an X whose methods run later; only the import of X was reported (medium)."""
+    p = PickleBuilder(4).proto().global_ref("collections", "OrderedDict").empty_tuple().reduce()
+    p.none().empty_dict().value("__class__").global_ref("weakref", "finalize").setitem().tuple2().build().stop()
+    assert_fires(scan_bytes(p.bytes(), "model.pkl"), "PKL008", min_severity=Severity.HIGH, contains="__class__")
+
+
+def test_build_plain_state_is_clean() -> None:
+    p = PickleBuilder(4).proto().global_ref("collections", "OrderedDict").empty_tuple().reduce()
+    p.none().empty_dict().value("weight").value(1.5).setitem().tuple2().build().stop()
+    assert_silent(scan_bytes(p.bytes(), "model.pkl"), "PKL008")

@@ -1147,6 +1147,11 @@ class Machine:
             return
         if not isinstance(inst, Call):
             return
+        swapped = _state_key(state, "__class__")
+        if swapped is not None:
+            # BUILD's slot state is applied with setattr: the instance becomes another class,
+            # whose methods (__del__, __getattr__ ...) run when the victim uses or drops it
+            self.anomaly("class-swap", offset, f"BUILD sets __class__ of the object to {describe(swapped)}")
         setstate = _state_setstate(inst.state)
         if setstate is not None:
             target = resolve(setstate)
@@ -1190,9 +1195,14 @@ class Machine:
 
 def _state_setstate(state: object) -> object | None:
     """The ``__setstate__`` an earlier BUILD put into an instance's __dict__ or slots."""
+    return _state_key(state, "__setstate__")
+
+
+def _state_key(state: object, key: str) -> object | None:
+    """``key`` in a BUILD state (a dict, or a ``(dict, slotstate)`` tuple)."""
     for part in (state, *(state if isinstance(state, tuple) else ())):
         if isinstance(part, PDict):
-            value = part.get("__setstate__")
+            value = part.get(key)
             if value is not None:
                 return value
     return None

@@ -82,7 +82,7 @@ STATE_GADGET = Rule(
 _FATAL = frozenset({"truncated", "invalid-opcode", "bad-argument", "stack"})
 _CONFUSION = frozenset({"memo-missing", "memo-overwrite", "memo-key", "frame-divergence", "unknown-extension",
                         "dynamic-global"})
-_GADGET = frozenset({"global-state", "setstate-gadget"})
+_GADGET = frozenset({"global-state", "setstate-gadget", "class-swap"})
 
 
 @dataclass(frozen=True)
