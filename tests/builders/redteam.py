@@ -229,3 +229,18 @@ def keras_model_json() -> bytes:
     from builders import keras_files
 
     return json.dumps(keras_files.functional([keras_files.lambda_v3(_evil_fn)])).encode()
+
+
+def tar_with_type(typeflag: bytes, data: bytes | None = None) -> bytes:
+    """A GNU tar whose one member ``model/data.pkl`` has the given type flag."""
+    import io
+    import tarfile
+
+    payload = system_call() if data is None else data
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        info = tarfile.TarInfo("model/data.pkl")
+        info.size = len(payload)
+        info.type = typeflag
+        tar.addfile(info, io.BytesIO(payload))
+    return buf.getvalue()

@@ -150,3 +150,16 @@ def test_build_plain_state_is_clean() -> None:
     p = PickleBuilder(4).proto().global_ref("collections", "OrderedDict").empty_tuple().reduce()
     p.none().empty_dict().value("weight").value(1.5).setitem().tuple2().build().stop()
     assert_silent(scan_bytes(p.bytes(), "model.pkl"), "PKL008")
+
+
+@pytest.mark.parametrize("typeflag", [b"Z", b"9", b"A"])
+def test_tar_member_of_unknown_type(typeflag: bytes) -> None:
+    """tarfile extracts members of unknown types as regular files; the walker skipped them."""
+    result = scan_bytes(redteam.tar_with_type(typeflag), "bundle.tar")
+    assert_fires(result, "PKL001", min_severity=Severity.CRITICAL, contains="os.system")
+
+
+def test_tar_member_of_unknown_type_benign() -> None:
+    findings, errors, _ = scan_bytes(redteam.tar_with_type(b"Z", b"plain text\n"), "bundle.tar")
+    assert_silent(findings, "PKL001")
+    assert not errors

@@ -924,6 +924,8 @@ _TAR_BLOCK = 512
 _TAR_REGULAR = (b"0", b"\x00", b"7")
 _TAR_LINKS = {b"1": "hard link", b"2": "symbolic link", b"3": "character device", b"4": "block device", b"6": "FIFO"}
 _TAR_SKIP = (b"5", b"g")  # directories; global pax headers (nothing we trust from them)
+#: Every type tarfile knows; it extracts members of any *other* type as regular files.
+_TAR_KNOWN = frozenset({b"0", b"\x00", b"1", b"2", b"3", b"4", b"5", b"6", b"7", b"S", b"L", b"K", b"x", b"g", b"X"})
 #: pax / GNU long-name headers are read whole; real ones are a few hundred bytes.
 _TAR_META_MAX = 1 << 20
 #: The members of PyTorch's legacy tar checkpoints: each starts with a pickle.
@@ -1075,7 +1077,7 @@ class TarAnalyzer:
                 if count > ctx.limits.max_members:
                     raise LimitExceeded(f"tar holds more than {ctx.limits.max_members} members", limit="max_members")
                 yield from self._member_findings(artifact, member)
-                if member.typeflag not in _TAR_REGULAR:
+                if member.typeflag not in _TAR_REGULAR and member.typeflag in _TAR_KNOWN:
                     if member.typeflag not in _TAR_LINKS and member.typeflag not in _TAR_SKIP:
                         yield ScanError(
                             artifact.location.child(member.name),
