@@ -244,3 +244,20 @@ def tar_with_type(typeflag: bytes, data: bytes | None = None) -> bytes:
         info.type = typeflag
         tar.addfile(info, io.BytesIO(payload))
     return buf.getvalue()
+
+
+def zip_member_zstd(name: str, data: bytes, declared: int | None = None) -> bytes:
+    """A one-member zip with compression method 93 (zstd; Python 3.14's zipfile reads it)."""
+    import struct
+    import zlib
+
+    import zstandard
+
+    comp = zstandard.ZstdCompressor().compress(data)
+    raw, crc = name.encode(), zlib.crc32(data)
+    size = len(data) if declared is None else declared
+    local = struct.pack("<IHHHHHIIIHH", 0x04034B50, 63, 0, 93, 0, 0x21, crc, len(comp), size, len(raw), 0) + raw + comp
+    central = struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 63, 63, 0, 93, 0, 0x21, crc, len(comp), size, len(raw),
+                          0, 0, 0, 0, 0, 0) + raw
+    end = struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 1, 1, len(central), len(local), 0)
+    return local + central + end

@@ -163,3 +163,15 @@ def test_tar_member_of_unknown_type_benign() -> None:
     findings, errors, _ = scan_bytes(redteam.tar_with_type(b"Z", b"plain text\n"), "bundle.tar")
     assert_silent(findings, "PKL001")
     assert not errors
+
+
+def test_npz_member_compressed_with_zstd() -> None:
+    """zip method 93 was 'unsupported; not analysed' while numpy.load (Python 3.14) reads it."""
+    data = redteam.zip_member_zstd("weights.npy", redteam.object_npy_named_dtype("|O"))
+    assert_fires(scan_bytes(data, "weights.npz"), "PKL001", min_severity=Severity.CRITICAL, contains="os.system")
+
+
+def test_zstd_member_output_is_cut_at_declared_size() -> None:
+    data = redteam.zip_member_zstd("notes.txt", b"hello " * 200_000, declared=1000)
+    findings, _, _ = scan_bytes(data, "notes.zip")
+    assert_silent(findings, "PKL001")

@@ -104,7 +104,8 @@ _EOCD64 = struct.Struct("<4sQHHIIQQQQ")
 _EOCD64_LOC = struct.Struct("<4sIQI")
 _MAX_COMMENT = 0xFFFF
 _STORED, _DEFLATED, _BZIP2, _LZMA = 0, 8, 12, 14
-_METHODS = frozenset({_STORED, _DEFLATED, _BZIP2, _LZMA})
+_ZSTD = 93  # Python 3.14's zipfile reads it (numpy.load of an .npz, for one)
+_METHODS = frozenset({_STORED, _DEFLATED, _BZIP2, _LZMA, _ZSTD})
 _FLAG_ENCRYPTED = 0x0001
 _FLAG_DESCRIPTOR = 0x0008
 _FLAG_STRONG = 0x0040
@@ -173,6 +174,40 @@ class _LibDecompressor:
     @property
     def hungry(self) -> bool:
         return self._d.needs_input
+
+
+class _ZstdDecompressor:
+    """Zip method 93.  zstandard's decompressobj has no output cap, so input is fed in
+    1 KiB slices (at most ~32 MiB out each) and output beyond ``max_length`` is kept."""
+
+    _FEED = 1024
+
+    def __init__(self) -> None:
+        import zstandard
+
+        self._d = zstandard.ZstdDecompressor().decompressobj()
+        self._error: type[Exception] = zstandard.ZstdError
+        self._pending = b""
+        self._out = b""
+
+    def feed(self, data: bytes, max_length: int) -> bytes:
+        self._pending += data
+        try:
+            while len(self._out) < max_length and self._pending and not self._d.eof:
+                piece, self._pending = self._pending[: self._FEED], self._pending[self._FEED :]
+                self._out += self._d.decompress(piece)
+        except self._error as exc:
+            raise ValueError(f"zstd: {exc}") from None
+        out, self._out = self._out[:max_length], self._out[max_length:]
+        return out
+
+    @property
+    def done(self) -> bool:
+        return bool(self._d.eof) and not self._out
+
+    @property
+    def hungry(self) -> bool:
+        return not self._pending and not self._out
 
 
 class _DecompressStream(io.RawIOBase):
@@ -348,6 +383,8 @@ class ZipEntry:
         elif self.method == _LZMA:
             decomp = _zip_lzma(raw)
             make = lambda: decomp  # noqa: E731
+        elif self.method == _ZSTD:
+            make = _ZstdDecompressor
         else:
             raw.close()
             raise MalformedInput(f"{self._location()}: unsupported zip compression method {self.method}")
