@@ -122,6 +122,28 @@ POLYGLOT_HINT = "polyglot:"
 _PICKLE_FAMILY = frozenset({Format.PICKLE, Format.TORCH_LEGACY})
 
 
+#: Names whose loaders open the file with ``zipfile`` (which reads the tail) whatever its head.
+_OPENED_BY_TAIL = frozenset({".keras", ".zip"})
+_ZIP_FAMILY = frozenset({Format.ZIP, Format.TORCH_ZIP, Format.TORCHSCRIPT, Format.NPZ, Format.KERAS})
+
+
+def other_formats(artifact: Artifact, fmt: Format) -> tuple[Format, ...]:
+    """Every other format the same bytes also are (see :func:`second_format`), plus a zip
+    when an end-of-central-directory record ends a ``.keras``/``.zip`` file identified by its
+    head as something else: ``zipfile`` (and ``keras.saving.load_model``) open it from the
+    tail.  Other names are not tail-checked: their loaders test the head."""
+    if artifact.hint is not None and artifact.hint.startswith(POLYGLOT_HINT):
+        return ()
+    found: list[Format] = []
+    if artifact.extension in _OPENED_BY_TAIL and fmt not in _ZIP_FAMILY \
+            and fmt not in (Format.PICKLE, Format.UNKNOWN, Format.TEXT, Format.EMPTY) and _has_zip_tail(artifact):
+        found.append(_zip_kind(artifact))
+    second = second_format(artifact, fmt)
+    if second is not None and second not in found:
+        found.append(second)
+    return tuple(found)
+
+
 def second_format(artifact: Artifact, fmt: Format) -> Format | None:
     """Another format the same bytes also are, which a different loader would run.
 

@@ -27,7 +27,7 @@ from .formats import (
     Format,
     extension_mismatch,
     identify,
-    second_format,
+    other_formats,
 )
 from .model import (
     Confidence,
@@ -142,8 +142,7 @@ def scan_artifact(
             continue
         if root_format is None:
             root_format = fmt
-        also = second_format(artifact, fmt)  # a polyglot: analyse it as the other format too
-        if also is not None:
+        for also in other_formats(artifact, fmt):  # a polyglot: analyse it as the other formats too
             stack.append(replace(artifact, hint=POLYGLOT_HINT + also.value))
         mismatch = _mismatch_finding(artifact, fmt)
         if mismatch is not None:

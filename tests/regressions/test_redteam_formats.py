@@ -240,3 +240,22 @@ def test_chat_template_small_loops_are_clean() -> None:
 
     template = "{% for i in range(messages|length) %}{{ '-' * 20 }}{{ 2 ** 3 }}{% endfor %}"
     assert_silent(scan_bytes(gguf_files.model_with_template(template), "m.gguf"), "GGF002")
+
+
+@pytest.mark.parametrize("kind", ["safetensors", "gguf"])
+def test_keras_zip_appended_to_other_format(kind: str) -> None:
+    """zipfile (so keras.saving.load_model) finds a zip by its tail: a .keras whose head is
+    a valid safetensors/GGUF file was judged by the head only."""
+    from builders import gguf_files, safetensors_files
+
+    head = safetensors_files.real_file() if kind == "safetensors" else gguf_files.model_with_template("{{ bos_token }}")
+    result = scan_bytes(head + redteam.keras_config_only_zip(), "model.keras")
+    assert_fires(result, "KER001", min_severity=Severity.CRITICAL)
+
+
+def test_plain_safetensors_has_no_zip_tail() -> None:
+    from builders import safetensors_files
+
+    findings, errors, _ = scan_bytes(safetensors_files.real_file(), "model.safetensors")
+    assert_silent(findings, "ARC004")
+    assert not findings and not errors
