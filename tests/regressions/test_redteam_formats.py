@@ -259,3 +259,16 @@ def test_plain_safetensors_has_no_zip_tail() -> None:
     findings, errors, _ = scan_bytes(safetensors_files.real_file(), "model.safetensors")
     assert_silent(findings, "ARC004")
     assert not findings and not errors
+
+
+def test_chat_template_jinja_file() -> None:
+    """transformers >= 4.50 keeps the template in chat_template.jinja: a plain text file."""
+    assert_fires(scan_bytes(SSTI.encode(), "chat_template.jinja"), "GGF001", min_severity=Severity.CRITICAL)
+
+
+def test_real_chat_template_jinja_file_is_clean() -> None:
+    from builders import gguf_files
+
+    findings, errors, _ = scan_bytes(gguf_files.LLAMA31_TOOLS.encode(), "chat_template.jinja")
+    assert_silent(findings, "GGF001")
+    assert not findings and not errors

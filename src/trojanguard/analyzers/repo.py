@@ -98,6 +98,8 @@ class RepoCodeAnalyzer:
             yield from _analyze_python(artifact, logical)
         elif name in CONFIG_NAMES or name == TEMPLATE_CONFIG:
             yield from _analyze_config(artifact, logical, name)
+        elif name.lower().endswith(_JINJA_SUFFIXES):
+            yield from _analyze_jinja(artifact)
         elif name.lower().endswith(_YAML_SUFFIXES) or b"_target_" in artifact.head():
             yield from _analyze_targets(artifact)
         elif b'"class_name"' in artifact.head():
@@ -219,6 +221,14 @@ def _analyze_config(artifact: Artifact, logical: str | None, name: str) -> Itera
 
 
 _YAML_SUFFIXES = (".yaml", ".yml")
+#: transformers >= 4.50 saves chat templates as ``chat_template.jinja`` (and
+#: ``additional_chat_templates/<name>.jinja``).
+_JINJA_SUFFIXES = (".jinja", ".jinja2", ".j2")
+
+
+def _analyze_jinja(artifact: Artifact) -> Iterator[Result]:
+    text = artifact.read_all(MAX_CONFIG).decode("utf-8", errors="replace")
+    yield from screen_template(text, artifact.location, artifact.name)
 #: ``_target_: pkg.mod.fn`` in YAML (plain, quoted, flow style) or JSON.
 _TARGET = re.compile(rb"""["']?_target_["']?\s*:\s*["']?([A-Za-z_][\w.]*)""")
 MAX_TARGETS = 50
