@@ -1,0 +1,110 @@
+"""Loaders: every format to columns, clear errors, no unpickling."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from trojanguard.data.loaders import load_dataset
+from trojanguard.errors import InputError, LimitExceeded, MalformedInput
+
+
+def test_csv_infers_numbers_and_text(tmp_path: Path) -> None:
+    p = tmp_path / "d.csv"
+    p.write_text("text,label,f1\nhello there,1,0.5\nbye,0,2\n")
+    ds = load_dataset(p)
+    assert ds.rows == 2
+    assert ds.column("f1").dtype == np.float64
+    assert ds.text("text") == ["hello there", "bye"]
+    assert list(ds.labels("label")) == ["1", "0"]
+
+
+def test_missing_column_names_what_exists(tmp_path: Path) -> None:
+    p = tmp_path / "d.csv"
+    p.write_text("a,b\n1,2\n")
+    with pytest.raises(InputError, match="no column 'label'.*a, b"):
+        load_dataset(p).column("label")
+
+
+def test_empty_and_ragged_csv(tmp_path: Path) -> None:
+    p = tmp_path / "d.csv"
+    p.write_text("a,b\n")
+    with pytest.raises(MalformedInput, match="empty"):
+        load_dataset(p)
+    p.write_text("a,b\n1,2,3\n")
+    with pytest.raises(MalformedInput, match="3 fields"):
+        load_dataset(p)
+
+
+def test_jsonl_mixed_types_and_non_objects(tmp_path: Path) -> None:
+    p = tmp_path / "d.jsonl"
+    p.write_text('{"x": 1, "label": "a"}\n{"x": "two", "label": "b"}\n')
+    with pytest.raises(MalformedInput, match="mixed types"):
+        load_dataset(p)
+    p.write_text("[1, 2]\n")
+    with pytest.raises(MalformedInput, match="not an object"):
+        load_dataset(p)
+    p.write_text("{" * 100000 + "\n")
+    with pytest.raises(MalformedInput):
+        load_dataset(p)
+
+
+def test_numeric_column_with_text_is_mixed(tmp_path: Path) -> None:
+    p = tmp_path / "d.csv"
+    p.write_text("f,label\n1,a\nx,b\n")
+    with pytest.raises(MalformedInput, match="mixed types: 'x' at row 1"):
+        load_dataset(p).numeric("f")
+
+
+def test_row_limit(tmp_path: Path) -> None:
+    p = tmp_path / "d.jsonl"
+    p.write_text("".join(json.dumps({"a": i}) + "\n" for i in range(10)))
+    with pytest.raises(LimitExceeded):
+        load_dataset(p, max_rows=5)
+
+
+def test_npz_refuses_object_arrays(tmp_path: Path) -> None:
+    p = tmp_path / "d.npz"
+    np.savez(p, x=np.zeros((4, 8, 8)), y=np.arange(4))
+    ds = load_dataset(p)
+    assert ds.images is not None and ds.images.shape == (4, 8, 8)
+    np.savez(p, y=np.array([{"a": 1}, None], dtype=object))
+    with pytest.raises(MalformedInput, match="refused"):
+        load_dataset(p)
+
+
+def test_parquet_and_hf_arrow_dir(tmp_path: Path) -> None:
+    pa = pytest.importorskip("pyarrow")
+    import pyarrow.parquet as pq
+
+    table = pa.table({"text": ["a b", "c d", "e"], "label": [0, 1, 0]})
+    pq.write_table(table, tmp_path / "d.parquet")
+    assert load_dataset(tmp_path / "d.parquet").rows == 3
+    hf = tmp_path / "hf"
+    hf.mkdir()
+    with pa.OSFile(str(hf / "data-00000-of-00001.arrow"), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as w:
+        w.write_table(table)
+    (hf / "state.json").write_text(json.dumps({"_data_files": [{"filename": "data-00000-of-00001.arrow"}]}))
+    ds = load_dataset(hf)
+    assert list(ds.labels("label")) == ["0", "1", "0"]
+    (hf / "state.json").write_text(json.dumps({"_data_files": [{"filename": "../../etc/passwd"}]}))
+    with pytest.raises(MalformedInput):
+        load_dataset(hf)
+
+
+def test_image_folder(tmp_path: Path) -> None:
+    image = pytest.importorskip("PIL.Image")
+    for cls in ("cat", "dog"):
+        (tmp_path / cls).mkdir()
+        for i in range(2):
+            image.fromarray(np.full((6, 6), 40 * i, dtype=np.uint8)).save(tmp_path / cls / f"{i}.png")
+    (tmp_path / "dog" / "bad.png").write_bytes(b"not a png")
+    with pytest.raises(MalformedInput, match="unreadable"):
+        load_dataset(tmp_path)
+    (tmp_path / "dog" / "bad.png").unlink()
+    ds = load_dataset(tmp_path)
+    assert ds.images is not None and ds.images.shape == (4, 6, 6)
+    assert list(ds.labels("label")) == ["cat", "cat", "dog", "dog"]
