@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from builders.poisoned_data import flips, synthetic_text, text_trigger
 
+from builders.poisoned_data import flips, synthetic_text, text_trigger
+from conftest import assert_fires, assert_silent
 from trojanguard.data.labels import encode_labels, label_findings, oof_probabilities, proxy_features
 from trojanguard.data.triggers import find_triggers, trigger_findings
 from trojanguard.errors import InputError, MalformedInput
-
-from conftest import assert_fires, assert_silent
 
 pytest.importorskip("sklearn")
 
