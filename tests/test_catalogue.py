@@ -8,6 +8,10 @@ from pathlib import Path
 import pytest
 
 import trojanguard.analyzers  # noqa: F401 - defines every analyzer rule
+import trojanguard.data.images  # noqa: F401 - the data-audit rules (DAT...)
+import trojanguard.data.labels  # noqa: F401
+import trojanguard.data.spectral  # noqa: F401
+import trojanguard.data.triggers  # noqa: F401
 import trojanguard.integrity.environment  # noqa: F401 - defines the ENV rules
 import trojanguard.scanner  # noqa: F401 - defines the scanner's own rules
 from trojanguard.model import Rule, Severity, rule_catalogue
