@@ -50,6 +50,7 @@ COMMANDS: tuple[str, ...] = (
     "trojanguard.integrity.cli_commands:register_verify",
     "trojanguard.integrity.cli_commands:register_bom",
     "trojanguard.graph.cli_commands:register_graph",
+    "trojanguard.data.cli_commands:register_data",
 )
 
 

@@ -1,0 +1,55 @@
+"""``trojanguard data audit``: poisoned-data audit with the scan's renderers and exit codes.
+
+``register`` only builds parsers; scikit-learn, cleanlab and pyarrow are imported by the
+handler, so ``trojanguard --help`` and ``scan`` never load them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+from typing import TYPE_CHECKING
+
+from ..model import Severity
+
+if TYPE_CHECKING:
+    from ..cli import Console, Subparsers
+
+
+def register(subparsers: Subparsers) -> None:
+    """Add ``data`` with its ``audit`` sub-command."""
+    p = subparsers.add_parser("data", help="audit training/fine-tuning/feedback data for backdoors, flips and campaigns")
+    sub = p.add_subparsers(dest="data_command", metavar="{audit}")
+    sub.required = True
+    a = sub.add_parser("audit", help="label flips, model-free triggers, spectral signatures, feedback sources")
+    a.add_argument("path", metavar="DATA", help="CSV, JSONL, Parquet, .npz, image folder or datasets save_to_disk dir")
+    a.add_argument("--label", default="label", help="label column (default: label)")
+    a.add_argument("--text", help="text column")
+    a.add_argument("--features", help="comma-separated numeric feature columns")
+    a.add_argument("--images", action="store_true", help="the input is an image folder / image .npz (default when it is)")
+    a.add_argument("--model", metavar="MODEL.onnx", help="representations from this ONNX model (needs onnxruntime)")
+    a.add_argument("--source", help="column naming who supplied each row (feedback streams)")
+    a.add_argument("--time", help="numeric time column (feedback streams)")
+    a.add_argument("--format", "-f", choices=("text", "json", "sarif"), default="text")
+    a.add_argument("--output", "-o", help="write the report here instead of stdout")
+    a.add_argument("--fail-on", default="medium", help="lowest severity that makes the exit code 1 (default: medium)")
+    a.set_defaults(handler=run_audit)
+
+
+def run_audit(args: argparse.Namespace, console: Console) -> int:
+    from ..cli import _write, exit_code, write_atomic
+    from ..render import render
+    from .audit import AuditOptions, audit
+
+    features = tuple(f.strip() for f in args.features.split(",") if f.strip()) if args.features else ()
+    opts = AuditOptions(label=args.label, text=args.text, features=features, source=args.source, time=args.time, model=args.model)
+    report = audit(args.path, opts)
+    text = render(report, args.format, base=os.getcwd())
+    if args.output:
+        write_atomic(args.output, text)
+    else:
+        _write(console.out, text)
+    return exit_code(report, Severity.parse(args.fail_on))
+
+
+register_data = register  # the name cli.COMMANDS uses (``register_<command>``)
