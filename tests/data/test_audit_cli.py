@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 import pytest
-from builders.poisoned_data import synthetic_text, text_trigger
 
+from builders.poisoned_data import synthetic_text, text_trigger
 from trojanguard.cli import main
 
 pytest.importorskip("sklearn")
