@@ -190,7 +190,7 @@ def _prescreen(features: Any, codes: np.ndarray, ind: Any, cands: list[tuple[int
     den = np.asarray(sub.T @ own)[np.arange(cols.size), labels]
     doubt = list(num / np.maximum(den, 1.0))
     order = np.argsort(-np.asarray(doubt), kind="stable")
-    return [cands[i] for i in order if doubt[i] >= MIN_CONTRADICTION / 2]
+    return [cands[i] for i in order if doubt[i] > 0.05]  # an ordering: the exact test decides
 
 
 def _group(ind: Any, cands: list[tuple[int, int, float, float]]) -> list[tuple[list[int], int, float, float, np.ndarray]]:
@@ -198,10 +198,13 @@ def _group(ind: Any, cands: list[tuple[int, int, float, float]]) -> list[tuple[l
     groups: list[tuple[list[int], int, float, float, np.ndarray]] = []
     for col, label, purity, logp in cands:
         rows = _rows_of(ind, col)
-        for cols, glabel, _, _, grows in groups:
+        for g, (cols, glabel, _, _, grows) in enumerate(groups):
             inter = np.intersect1d(rows, grows, assume_unique=True).size
             if glabel == label and inter >= 0.75 * min(rows.size, grows.size):
-                cols.append(col)
+                if rows.size > grows.size:  # the broader candidate (a phrase's core word) leads the group
+                    groups[g] = ([col, *cols], label, purity, logp, rows)
+                else:
+                    cols.append(col)
                 break
         else:
             groups.append(([col], label, purity, logp, rows))
@@ -307,13 +310,18 @@ def find_triggers(kind: str, data: Any, codes: np.ndarray, class_names: Sequence
     cands = _prescreen(features, codes, ind, _candidates(ind, codes, k, min_count), kind, owner, parts)
     groups = _group(ind, cands)
     for cols, label, purity, logp, rows in groups[: 10 if kind == "tabular" else MAX_CANDIDATES]:
-        base = sorted(parts[cols[0]] if parts else cols)
+        base = list(parts[cols[0]]) if parts else sorted(cols)
+        if kind == "text":  # the longest n-gram that still covers the group names it and its rows
+            sizes = {c: int(ind[:, c].sum()) for c in cols}
+            core = max((c for c in cols if sizes[c] >= 0.9 * max(sizes.values())), key=lambda c: (len(names[c].split()), sizes[c]))
+            rows = _rows_of(ind, core)
+            cols = [core, *[c for c in cols if c != core]]
         labelled = rows[codes[rows] == label]
         score = _contradiction(features, codes, labelled, label, _blank_columns(kind, base, owner, features.shape[1]), kind)
         if score < MIN_CONTRADICTION:
             continue
         if kind == "text":
-            name = _phrase_name(data, labelled, names[max(cols, key=lambda c: (int(ind[:, c].sum()), len(names[c])))])
+            name = _phrase_name(data, labelled, names[cols[0]])
         else:
             name = " & ".join(dict.fromkeys(n for c in cols for n in names[c].split(" & ")))
         found.append(Trigger(name, kind, str(class_names[label]), tuple(int(r) for r in labelled), int(rows.size),
