@@ -108,7 +108,8 @@ class _Parser(argparse.ArgumentParser):
 # --------------------------------------------------------------------------- scan
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
+    """argparse type for counts (``--jobs``): an integer >= 1, with a one-line error otherwise."""
     try:
         value = int(text)
     except ValueError:
@@ -134,7 +135,7 @@ def register_scan(subparsers: Subparsers) -> None:
         help="exit 1 when a finding is at least this severe (default: medium)",
     )
     p.add_argument("--strict", action="store_true", help="exit 2 when any file or member is unrecognised")
-    p.add_argument("--jobs", "-j", type=_positive_int, default=1, metavar="N", help="scan N files in parallel")
+    p.add_argument("--jobs", "-j", type=positive_int, default=1, metavar="N", help="scan N files in parallel")
     p.add_argument("--quiet", "-q", action="store_true", help="no progress output on stderr")
     p.add_argument("--no-color", action="store_true", help="never colour the text report")
     p.set_defaults(handler=run_scan)

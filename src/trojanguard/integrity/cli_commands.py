@@ -12,6 +12,7 @@ import argparse
 import os
 from typing import TYPE_CHECKING
 
+from ..cli import positive_int
 from ..errors import InputError, UsageError, VerificationError
 
 if TYPE_CHECKING:
@@ -22,14 +23,6 @@ __all__ = ["register_bom", "register_sign", "register_verify"]
 EXIT_OK, EXIT_FAILED = 0, 1
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
 
 
 def _add_verify_options(p: argparse.ArgumentParser) -> None:
@@ -56,7 +49,7 @@ def register_sign(subparsers: Subparsers) -> None:
     p.add_argument("--certificate", metavar="PEM", help="signing certificate for --key (certificate mode)")
     p.add_argument("--certificate-chain", metavar="PEM", action="append", default=[], help="intermediate certificate(s) to embed")
     p.add_argument("--signature", "-s", metavar="SIG", help="where to write the bundle (default: MODEL_DIR.sig)")
-    p.add_argument("--shard-size", type=_positive, metavar="BYTES", help="sign shards of this size instead of whole files")
+    p.add_argument("--shard-size", type=positive_int, metavar="BYTES", help="sign shards of this size instead of whole files")
     p.add_argument("--allow-findings", action="store_true", help="sign even if the scan finds something")
     p.add_argument("--sigstore", action="store_true", help="Sigstore keyless signing (needs network and an OIDC login; untested here)")
     p.set_defaults(handler=run_sign)
@@ -99,7 +92,7 @@ def register_verify(subparsers: Subparsers) -> None:
     p.description = "Exit 0 only if the signature verifies, the signer matches, and no file was modified, added or removed."
     p.add_argument("model_dir", metavar="MODEL_DIR")
     _add_verify_options(p)
-    p.add_argument("--jobs", "-j", type=_positive, metavar="N", help="hashing threads (default: one per core)")
+    p.add_argument("--jobs", "-j", type=positive_int, metavar="N", help="hashing threads (default: one per core)")
     p.add_argument("--no-library-recheck", action="store_true", help="skip model_signing's own second full verification")
     p.set_defaults(handler=run_verify)
 
@@ -150,7 +143,7 @@ def register_bom(subparsers: Subparsers) -> None:
     p.add_argument("--env", action="store_true", help="record the Python environment (every distribution, RECORD hash)")
     p.add_argument("--no-scan", action="store_true", help="do not scan the model (verdict 'not scanned')")
     p.add_argument("--output", "-o", metavar="FILE", help="write the BOM to FILE (atomically) instead of stdout")
-    p.add_argument("--jobs", "-j", type=_positive, metavar="N", help="hashing threads (default: one per core)")
+    p.add_argument("--jobs", "-j", type=positive_int, metavar="N", help="hashing threads (default: one per core)")
     _add_verify_options(p)
     p.set_defaults(handler=run_bom)
 
