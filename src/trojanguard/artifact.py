@@ -164,18 +164,37 @@ class Artifact:
         return data
 
 
-class SliceReader(io.RawIOBase):
-    """A read-only seekable window ``[start, start+length)`` of another seekable stream."""
+class WrappedReader(io.RawIOBase):
+    """A read-only stream over another one: subclasses write ``read``; this class supplies
+    ``readable``, ``readinto`` (through ``read``) and ``close`` (which closes the inner stream)."""
 
-    def __init__(self, raw: BinaryIO, start: int, length: int) -> None:
+    def __init__(self, inner: BinaryIO) -> None:
         super().__init__()
-        self._raw = raw
-        self._start = start
-        self._length = max(0, length)
-        self._pos = 0
+        self._inner = inner
 
     def readable(self) -> bool:
         return True
+
+    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
+        data = self.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+    def close(self) -> None:
+        try:
+            self._inner.close()
+        finally:
+            super().close()
+
+
+class SliceReader(WrappedReader):
+    """A read-only seekable window ``[start, start+length)`` of another seekable stream."""
+
+    def __init__(self, raw: BinaryIO, start: int, length: int) -> None:
+        super().__init__(raw)
+        self._start = start
+        self._length = max(0, length)
+        self._pos = 0
 
     def seekable(self) -> bool:
         return True
@@ -193,36 +212,19 @@ class SliceReader(io.RawIOBase):
         self._pos = max(0, pos)
         return self._pos
 
-    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
-        remaining = self._length - self._pos
-        if remaining <= 0:
-            return 0
-        n = min(len(buffer), remaining)
-        self._raw.seek(self._start + self._pos)
-        data = self._raw.read(n)
-        buffer[: len(data)] = data
-        self._pos += len(data)
-        return len(data)
-
     def read(self, size: int = -1) -> bytes:
         remaining = self._length - self._pos
         if size is None or size < 0 or size > remaining:
             size = max(0, remaining)
         if size == 0:
             return b""
-        self._raw.seek(self._start + self._pos)
-        data = self._raw.read(size)
+        self._inner.seek(self._start + self._pos)
+        data = self._inner.read(size)
         self._pos += len(data)
         return data
 
-    def close(self) -> None:
-        try:
-            self._raw.close()
-        finally:
-            super().close()
 
-
-class BoundedReader(io.RawIOBase):
+class BoundedReader(WrappedReader):
     """Wraps a decompressing stream and charges every produced byte to the budget.
 
     Raises LimitExceeded when the member grows beyond ``max_member_size``, when its
@@ -237,17 +239,13 @@ class BoundedReader(io.RawIOBase):
         where: Location,
         compressed_size: int | None,
     ) -> None:
-        super().__init__()
+        super().__init__(opener())
         self._opener = opener
-        self._inner: BinaryIO = opener()
         self._budget = budget
         self._where = where
         self._compressed = compressed_size
         self._pos = 0
         self._high = 0  # bytes already charged (re-reads after a rewind are free)
-
-    def readable(self) -> bool:
-        return True
 
     def seekable(self) -> bool:
         return True
@@ -290,11 +288,6 @@ class BoundedReader(io.RawIOBase):
         self._account(len(data))
         return data
 
-    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
         if whence == io.SEEK_CUR:
             target = self._pos + offset
@@ -314,9 +307,3 @@ class BoundedReader(io.RawIOBase):
             if not self.read(min(_CHUNK, target - self._pos)):
                 break
         return self._pos
-
-    def close(self) -> None:
-        try:
-            self._inner.close()
-        finally:
-            super().close()

@@ -29,7 +29,7 @@ from pathlib import PurePosixPath
 from typing import BinaryIO, Protocol
 
 from trojanguard.analyzers.base import Context, Result
-from trojanguard.artifact import HEAD_SIZE, Artifact, BoundedReader, SliceReader
+from trojanguard.artifact import HEAD_SIZE, Artifact, BoundedReader, SliceReader, WrappedReader
 from trojanguard.errors import LimitExceeded, MalformedInput
 from trojanguard.formats import Format, identify
 from trojanguard.model import Finding, Location, Rule, ScanError, Severity
@@ -210,7 +210,7 @@ class _ZstdDecompressor:
         return not self._pending and not self._out
 
 
-class _DecompressStream(io.RawIOBase):
+class _DecompressStream(WrappedReader):
     """Decompresses a byte range lazily, never producing more than ``limit`` bytes.
 
     Output is cut at the declared size, as zipfile and miniz do; a stream that ends before
@@ -218,22 +218,18 @@ class _DecompressStream(io.RawIOBase):
     """
 
     def __init__(self, source: BinaryIO, make: Callable[[], _Decompressor], limit: int, where: Location) -> None:
-        super().__init__()
-        self._src = source
+        super().__init__(source)
         self._d = make()
         self._left = limit
         self._where = where
         self._src_done = False
-
-    def readable(self) -> bool:
-        return True
 
     def read(self, size: int = -1) -> bytes:
         want = self._left if size is None or size < 0 else min(size, self._left)
         while want > 0 and not self._d.done:
             data = b""
             if self._d.hungry:
-                data = self._src.read(_SEARCH_CHUNK)
+                data = self._inner.read(_SEARCH_CHUNK)
                 if not data:
                     raise MalformedInput(f"{self._where}: compressed data ends early (truncated member)")
             try:
@@ -245,19 +241,14 @@ class _DecompressStream(io.RawIOBase):
                 return out
         return b""
 
-    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
     def close(self) -> None:
         try:
-            self._src.close()
+            self._inner.close()
         finally:
             super().close()
 
 
-class _GuardedStream(io.RawIOBase):
+class _GuardedStream(WrappedReader):
     """Turns a library reader's errors on hostile data into MalformedInput.
 
     The good bytes decoded before the error are served first and the error is raised on
@@ -269,14 +260,10 @@ class _GuardedStream(io.RawIOBase):
     _ERRORS: tuple[type[BaseException], ...] = (OSError, EOFError, lzma.LZMAError, ValueError, RuntimeError, zlib.error)
 
     def __init__(self, inner: BinaryIO, where: Location, extra: tuple[type[BaseException], ...] = ()) -> None:
-        super().__init__()
-        self._inner = inner
+        super().__init__(inner)
         self._where = where
         self._errors = self._ERRORS + extra
         self._failed: MalformedInput | None = None
-
-    def readable(self) -> bool:
-        return True
 
     def read(self, size: int = -1) -> bytes:
         if self._failed is not None:
@@ -298,11 +285,6 @@ class _GuardedStream(io.RawIOBase):
             if not parts:
                 raise self._failed from None
         return b"".join(parts)
-
-    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
 
     def close(self) -> None:
         try:
@@ -1181,7 +1163,7 @@ def decompressed_name(name: str) -> str:
     return path.stem + replacement
 
 
-class _ZstdStream(io.RawIOBase):
+class _ZstdStream(WrappedReader):
     """Multi-frame zstd that notices truncation (zstandard's stream_reader silently stops).
 
     Input is fed in small slices because ``decompressobj`` has no output cap: one 1 KiB
@@ -1193,8 +1175,7 @@ class _ZstdStream(io.RawIOBase):
     def __init__(self, raw: BinaryIO) -> None:
         import zstandard
 
-        super().__init__()
-        self._raw = raw
+        super().__init__(raw)
         self._new = zstandard.ZstdDecompressor().decompressobj
         self._error: type[Exception] = zstandard.ZstdError
         self._failed: Exception | None = None
@@ -1203,13 +1184,10 @@ class _ZstdStream(io.RawIOBase):
         self._buffer = b""
         self._in_frame = False
 
-    def readable(self) -> bool:
-        return True
-
     def _step(self) -> bool:
         """Decompress one input slice into the buffer; False at the clean end of input."""
         if not self._pending:
-            self._pending = self._raw.read(_SEARCH_CHUNK)
+            self._pending = self._inner.read(_SEARCH_CHUNK)
             if not self._pending:
                 if self._in_frame:
                     raise MalformedInput("zstd stream ends inside a frame (truncated)")
@@ -1242,7 +1220,7 @@ class _ZstdStream(io.RawIOBase):
 
     def close(self) -> None:
         try:
-            self._raw.close()
+            self._inner.close()
         finally:
             super().close()
 

@@ -18,14 +18,13 @@ It validates the framing and yields the decompressed content as a child with
 
 from __future__ import annotations
 
-import io
 import re
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from ..artifact import Artifact, BoundedReader
+from ..artifact import Artifact, BoundedReader, WrappedReader
 from ..errors import MalformedInput
 from ..formats import Format
 from ..model import Location, Rule, Severity
@@ -46,7 +45,7 @@ _IN_CHUNK = 1 << 16
 _PROBE = 4096
 
 
-class ZlibStream(io.RawIOBase):
+class ZlibStream(WrappedReader):
     """Decompresses the zlib stream(s) starting at ``start`` of ``source``, like joblib.
 
     After one stream ends, the next bytes start a new stream (joblib's BinaryZlibFile
@@ -55,29 +54,25 @@ class ZlibStream(io.RawIOBase):
     """
 
     def __init__(self, source: BinaryIO, start: int, where: Location) -> None:
-        super().__init__()
+        super().__init__(source)
         source.seek(start)
-        self._src = source
         self._where = where
         self._d = zlib.decompressobj()
         self._done = False
-
-    def readable(self) -> bool:
-        return True
 
     def _input(self) -> bytes | None:
         """The next compressed bytes to feed, or None at the clean end of the last stream."""
         if self._d.eof:
             # the end of one stream: what follows starts the next one (unconsumed_tail may
             # still repeat unused_data here, so it must not be fed again)
-            rest = self._d.unused_data or self._src.read(_IN_CHUNK)
+            rest = self._d.unused_data or self._inner.read(_IN_CHUNK)
             if not rest:
                 return None
             self._d = zlib.decompressobj()
             return rest
         if self._d.unconsumed_tail:
             return self._d.unconsumed_tail
-        chunk = self._src.read(_IN_CHUNK)
+        chunk = self._inner.read(_IN_CHUNK)
         if not chunk:
             raise MalformedInput(f"{self._where}: zlib stream is truncated")
         return chunk
@@ -101,14 +96,9 @@ class ZlibStream(io.RawIOBase):
                 raise MalformedInput(f"{self._where}: corrupt zlib stream: {exc}") from None
         return bytes(out)
 
-    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
-        data = self.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
-
     def close(self) -> None:
         try:
-            self._src.close()
+            self._inner.close()
         finally:
             super().close()
 
