@@ -153,6 +153,10 @@ def _trojanguard_cmd(root: Path, jobs: int) -> list[str]:
     """The real CLI when it answers ``scan --help`` with a --format option, else the stand-in."""
     cli = REPO / ".venv" / "bin" / "trojanguard"
     if cli.exists():
+        # Peers are pip-installed with their bytecode compiled; our editable install is not, and
+        # with PYTHONDONTWRITEBYTECODE set every run would recompile ~60 modules (~0.2 s).  Same
+        # footing for every tool: compile once (incremental; a no-op when up to date).
+        subprocess.run([str(REPO / ".venv" / "bin" / "python"), "-m", "compileall", "-q", str(REPO / "src")], check=False)
         probe = subprocess.run([str(cli), "scan", "--help"], capture_output=True, text=True, env=PEER_ENV)
         if probe.returncode == 0 and "--format" in probe.stdout:
             return [str(cli), "scan", str(root), "--format", "json", "--jobs", str(jobs)]

@@ -18,3 +18,7 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   .venv/bin/python -m pip install --quiet --disable-pip-version-check -e ".[$extras]" >&2
   echo "$want" > "$stamp"
 fi
+# Bytecode for the editable sources (pip compiles installed packages, not editable ones): without
+# it, and with PYTHONDONTWRITEBYTECODE set, every CLI start recompiles ~60 modules (~0.2 s).
+# Incremental: only changed files are recompiled.
+.venv/bin/python -m compileall -q src >/dev/null 2>&1 || true

@@ -7,7 +7,9 @@ import subprocess
 import sys
 
 HEAVY = ("numpy", "onnx", "h5py", "torch", "gguf", "google.protobuf", "sklearn", "cleanlab", "onnxruntime",
-         "model_signing", "cyclonedx", "pandas", "pyarrow", "keras", "tensorflow")
+         "model_signing", "cyclonedx", "pandas", "pyarrow", "keras", "tensorflow",
+         # not ML, but slow to import and needed only for a chat template / --jobs > 1
+         "jinja2", "multiprocessing")
 
 
 def _loaded_after(code: str) -> list[str]:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import stat
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field, replace
 
 from . import __version__
@@ -323,6 +322,8 @@ def scan(
             progress(i, total, display)
 
     if jobs > 1 and total > 1:
+        from concurrent.futures import ProcessPoolExecutor  # multiprocessing costs ~30 ms of start-up
+
         with ProcessPoolExecutor(max_workers=jobs) as pool:
             futures = [pool.submit(_scan_path, real, display, limits) for real, display in files]
             for i, ((_, display), future) in enumerate(zip(files, futures, strict=True), 1):
