@@ -24,7 +24,7 @@ import numpy as np
 
 from ..errors import InputError, LimitExceeded, MalformedInput
 
-__all__ = ["DEFAULT_MAX_ROWS", "Dataset", "load_dataset"]
+__all__ = ["DEFAULT_MAX_ROWS", "Dataset", "load_dataset", "load_image_files"]
 
 DEFAULT_MAX_ROWS = 2_000_000
 MAX_FIELD = 1 << 20  # one CSV/JSON field
@@ -274,19 +274,27 @@ def _load_hf(path: Path, arrows: list[Path], max_rows: int) -> Dataset:
 
 def _load_images(path: Path, max_rows: int) -> Dataset:
     """``class_name/xxx.png``: grey levels resized to the most common size, label = folder."""
-    try:
-        from PIL import Image
-    except ImportError:  # pragma: no cover
-        raise InputError("reading image folders needs pillow: pip install 'trojanguard[data]'") from None
-    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
     entries = [(c.name, f) for c in sorted(path.iterdir()) if c.is_dir() and not c.is_symlink()
                for f in sorted(c.iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file()]
     if not entries:
         raise MalformedInput(f"{path}: no class/xxx.png images and no .arrow shards")
     if len(entries) > max_rows:
         raise _too_many(path, max_rows)
+    images = _decode_images([f for _, f in entries])
+    cols = {"label": np.array([c for c, _ in entries], dtype=object),
+            "file": np.array([str(f.relative_to(path)) for _, f in entries], dtype=object)}
+    return Dataset(str(path), cols, images)
+
+
+def _decode_images(files: Sequence[Path]) -> np.ndarray:
+    """Grey levels of ``files`` stacked ``(n, h, w)``; other sizes are resized to the most common one."""
+    try:
+        from PIL import Image
+    except ImportError:  # pragma: no cover
+        raise InputError("reading images needs pillow: pip install 'trojanguard[data]'") from None
+    Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS
     pixels: list[np.ndarray] = []
-    for _, f in entries:
+    for f in files:
         try:
             with Image.open(f) as im:
                 if im.width * im.height > MAX_IMAGE_PIXELS:
@@ -298,10 +306,40 @@ def _load_images(path: Path, max_rows: int) -> Dataset:
     common = max(set(shapes), key=shapes.count)
     if any(s != common for s in shapes):
         pixels = [a if a.shape == common else np.asarray(Image.fromarray(a.astype(np.uint8)).resize(common[::-1]), dtype=np.float64) for a in pixels]
-    images = np.stack(pixels)
-    cols = {"label": np.array([c for c, _ in entries], dtype=object),
-            "file": np.array([str(f.relative_to(path)) for _, f in entries], dtype=object)}
-    return Dataset(str(path), cols, images)
+    return np.stack(pixels)
+
+
+def load_image_files(root: str | os.PathLike[str], names: Sequence[str], *, max_rows: int = DEFAULT_MAX_ROWS) -> np.ndarray:
+    """Decode the images ``names`` (relative to ``root``, e.g. a CSV's file column) like an image folder.
+
+    Security: the names come from the data file, so each must stay inside ``root``: absolute
+    names, ``..`` components and symlinks that resolve outside ``root`` are refused
+    (:class:`MalformedInput` naming the row), as are missing files.
+    """
+    base = Path(root)
+    if not base.is_dir():
+        raise InputError(f"{base}: not a directory of images")
+    if not names:
+        raise MalformedInput(f"{base}: no image names")
+    if len(names) > max_rows:
+        raise _too_many(base, max_rows)
+    top = base.resolve()
+    files: list[Path] = []
+    for i, name in enumerate(names):
+        rel = Path(str(name))
+        if not str(name) or rel.is_absolute() or rel.drive or ".." in rel.parts:
+            raise MalformedInput(f"{base}: image name {str(name)[:80]!r} at row {i} must be a relative path inside the directory")
+        target = base / rel
+        try:
+            inside = target.resolve().is_relative_to(top)
+        except (OSError, RuntimeError, ValueError):  # symlink loop, NUL byte
+            inside = False
+        if not inside:
+            raise MalformedInput(f"{base}: image {str(name)[:80]!r} at row {i} resolves outside the directory (symlink)")
+        if not target.is_file():
+            raise MalformedInput(f"{base}: image {str(name)[:80]!r} at row {i} is missing")
+        files.append(target)
+    return _decode_images(files)
 
 
 def _load_npz(path: Path, max_rows: int) -> Dataset:
