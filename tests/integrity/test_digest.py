@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import mmap
 import os
 from pathlib import Path
 
@@ -86,3 +87,46 @@ def test_diff_of_shards_names_files(tmp_path: Path) -> None:
     assert changes.modified == ("a/big.bin",)
     assert changes.removed == ("small.txt",)
     assert changes.added == ("empty",)  # empty files have no shard: never silently covered
+
+
+def test_mapped_windows_unaligned_shards_and_read_fallback_agree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Small mmap windows (many per file), a shard size that cannot be mapped (not page-aligned) and
+    a file system that refuses mappings all give hashlib's digests."""
+    from trojanguard.integrity import digest
+
+    root = make_tree(tmp_path)
+    data = (root / "a" / "big.bin").read_bytes()
+    monkeypatch.setattr(digest, "MMAP_WINDOW", 1 << 16)
+    assert hash_file(str(root / "a" / "big.bin")) == hashlib.sha256(data).hexdigest()
+    odd = 1_000_003  # not a multiple of the allocation granularity: shards 2.. are read, not mapped
+    shards = hash_manifest(str(root), shard_size=odd).digests()
+    for start in range(0, len(data), odd):
+        end = min(start + odd, len(data))
+        assert shards[f"a/big.bin:{start}:{end}"] == hashlib.sha256(data[start:end]).hexdigest()
+
+    def refuse(*_a: object, **_k: object) -> object:
+        raise OSError("mmap not supported here")
+
+    monkeypatch.setattr(mmap, "mmap", refuse)
+    assert hash_file(str(root / "a" / "big.bin"), chunk_size=70_000) == hashlib.sha256(data).hexdigest()
+
+
+def test_file_truncated_between_windows_is_an_error_not_a_crash(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from trojanguard.integrity import digest
+
+    path = tmp_path / "w.bin"
+    path.write_bytes(os.urandom(4 << 16))
+    monkeypatch.setattr(digest, "MMAP_WINDOW", 1 << 16)
+    real_mmap = mmap.mmap
+    calls = []
+
+    def map_then_truncate(fd: int, n: int, **kw: object) -> object:
+        window = real_mmap(fd, n, **kw)  # type: ignore[arg-type]
+        calls.append(n)
+        if len(calls) == 2:  # another process truncates the file after the second window
+            os.truncate(path, (3 << 16) - 100)  # window 2 stays whole: no SIGBUS
+        return window
+
+    monkeypatch.setattr(mmap, "mmap", map_then_truncate)
+    with pytest.raises(InputError, match="shrank while hashing"):
+        hash_file(str(path))

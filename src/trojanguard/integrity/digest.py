@@ -2,12 +2,18 @@
 
 Why threads: ``hashlib`` and ``readinto`` release the GIL for large buffers, so a pool of
 threads hashes several files (or several shards of one large file) at once with no
-process start-up or pickling cost.  Each worker streams its unit through one fixed buffer,
-so memory is bounded by ``workers * chunk_size`` whatever the model size.  Units are
-scheduled largest first so one big file never starts last.  ``posix_fadvise`` asks the
-kernel to read ahead, which keeps several reads in flight per worker.  ``pread`` into a
-buffer, not ``mmap``: a file truncated while it is hashed must raise, not kill the
-process with SIGBUS.
+process start-up or pickling cost.  Units are scheduled largest first so one big file never
+starts last.  ``posix_fadvise`` asks the kernel to read ahead, which keeps several reads in
+flight per worker.
+
+Why ``mmap`` windows: ``pread`` into a buffer costs a copy out of the page cache, which
+measured 11–13% of SHA-256's own time here (4 MB reads: 87–89% of in-memory hashlib); hashing
+a read-only mapping of the page cache measured 97–100%.  Windows of ``MMAP_WINDOW`` bytes keep
+the address space bounded whatever the model size.  The cost of a mapping: a file truncated
+by another process *while a window is being hashed* raises SIGBUS, which no Python code can
+catch, so the size is re-checked before each window (a truncation between windows raises
+:class:`InputError`) and only the hashing of one window (~40 ms) is exposed.  Files that
+cannot be mapped (some special file systems) fall back to ``pread`` through one fixed buffer.
 
 The directory listing follows the OpenSSF model-signing rules (``.git``, ``.github``,
 ``.gitattributes``, ``.gitignore`` and configured paths are ignored; symbolic links are an
@@ -17,6 +23,7 @@ error unless allowed), so a manifest computed here compares 1:1 with a signed on
 from __future__ import annotations
 
 import hashlib
+import mmap
 import os
 import stat
 from collections.abc import Iterable, Sequence
@@ -39,6 +46,8 @@ __all__ = [
 #: Paths model_signing never signs; ignoring them here keeps both manifests comparable.
 DEFAULT_IGNORED: tuple[str, ...] = (".git", ".github", ".gitattributes", ".gitignore")
 CHUNK_SIZE = 4 << 20
+#: Bytes mapped at once; 16-256 MB all measured 97-100% of in-memory hashlib.
+MMAP_WINDOW = 64 << 20
 MAX_FILES = 1_000_000
 
 
@@ -146,24 +155,54 @@ def _is_file(entry: os.DirEntry[str], name: str, allow_symlinks: bool, stack: li
 
 
 def _hash_range(path: str, start: int, end: int, chunk_size: int) -> str:
-    """SHA-256 of ``path[start:end]`` through one reusable buffer (bounded memory)."""
+    """SHA-256 of ``path[start:end]``: mmap windows, else ``pread`` through one buffer."""
     h = hashlib.sha256()
-    buf = bytearray(min(chunk_size, max(end - start, 1)))
-    view = memoryview(buf)
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_BINARY", 0))
     try:
         if hasattr(os, "posix_fadvise") and end - start > chunk_size:
             os.posix_fadvise(fd, start, end - start, os.POSIX_FADV_SEQUENTIAL)
-        pos = start
-        while pos < end:
-            n = os.preadv(fd, [view[: min(len(buf), end - pos)]], pos) if hasattr(os, "preadv") else _pread_into(fd, view, pos, end)
-            if n <= 0:
-                raise InputError(f"{path}: file shrank while hashing (at byte {pos}, expected {end})")
-            h.update(view[:n])
-            pos += n
+        pos = _hash_mapped(fd, path, h, start, end)
+        if pos < end:
+            _hash_read(fd, path, h, pos, end, chunk_size)
     finally:
         os.close(fd)
     return h.hexdigest()
+
+
+def _hash_mapped(fd: int, path: str, h: hashlib._Hash, start: int, end: int) -> int:
+    """Hash ``[start, end)`` window by window from read-only mappings; returns where it stopped.
+
+    Window offsets are multiples of ``MMAP_WINDOW`` (a multiple of the allocation
+    granularity) relative to ``start``, so ``start`` itself must be aligned to map at all:
+    whole files start at 0; a shard size that is not a multiple of the page size falls back
+    to reading.
+    """
+    if start % mmap.ALLOCATIONGRANULARITY:
+        return start
+    pos = start
+    while pos < end:
+        n = min(MMAP_WINDOW, end - pos)
+        if os.fstat(fd).st_size < pos + n:
+            raise InputError(f"{path}: file shrank while hashing (at byte {pos}, expected {end})")
+        try:
+            window = mmap.mmap(fd, n, offset=pos, access=mmap.ACCESS_READ)
+        except (OSError, ValueError):
+            return pos  # not mappable here: the caller reads the rest
+        with window:
+            h.update(window)
+        pos += n
+    return pos
+
+
+def _hash_read(fd: int, path: str, h: hashlib._Hash, pos: int, end: int, chunk_size: int) -> None:
+    buf = bytearray(min(chunk_size, max(end - pos, 1)))
+    view = memoryview(buf)
+    while pos < end:
+        n = os.preadv(fd, [view[: min(len(buf), end - pos)]], pos) if hasattr(os, "preadv") else _pread_into(fd, view, pos, end)
+        if n <= 0:
+            raise InputError(f"{path}: file shrank while hashing (at byte {pos}, expected {end})")
+        h.update(view[:n])
+        pos += n
 
 
 def _pread_into(fd: int, view: memoryview, pos: int, end: int) -> int:
