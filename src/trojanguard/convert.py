@@ -8,8 +8,8 @@ refuses everything else with an error naming the global.  No import, no call, no
 ``torch.load`` (not even ``weights_only=True``: CVE-2025-32434, CVE-2026-24747).
 
 Tensor bytes are read straight from the zip member ``<prefix>/data/<key>`` (or from the
-legacy file after the pickles), views are materialised (safetensors forbids overlapping
-tensors), and the written file is verified tensor-for-tensor against the source storages
+legacy file after the pickles, or from the ``storages`` member of a torch < 0.4 tar),
+views are materialised (safetensors forbids overlapping tensors), and the written file is verified tensor-for-tensor against the source storages
 by an independent gather over element indices.  Works without torch; needs numpy.
 """
 
@@ -523,6 +523,359 @@ def _read_legacy(fh: IO[bytes], limits: Limits) -> Checkpoint:
     return ck
 
 
+# --------------------------------------------------------------------------- legacy tar (torch < 0.4)
+# ``torch.save`` before 0.4 wrote an uncompressed tar with four members: ``sys_info`` (a
+# pickled dict), ``pickle`` (the object, tensors as persistent IDs naming tensor keys),
+# ``storages`` (a pickled count, then per storage a ``(key, location, StorageType)`` pickle,
+# an int64 element count and the raw bytes, then a pickled list of storage views
+# ``(key, root_key, offset, numel)``) and ``tensors`` (a pickled count, then per tensor a
+# ``(key, storage_key, TensorType)`` pickle, int32 ndim, 4 pad bytes, int64 sizes, strides and
+# storage offset).  The tar headers are parsed here (not with ``tarfile``, which reads PAX
+# headers of any declared size into memory) and only the exact four member names are accepted.
+
+_TAR_MEMBERS = ("sys_info", "pickle", "storages", "tensors")
+_TAR_MAX_HEADERS = 64
+_TAR_MAX_META = 1 << 16
+_RECORD_CAP = 1 << 16
+
+
+@dataclass(frozen=True)
+class _TarMember:
+    name: str
+    offset: int
+    size: int
+
+
+def _is_tar(fh: IO[bytes]) -> bool:
+    """A ustar/PAX/GNU header block at the start (torch < 0.4 wrote PAX tars)."""
+    fh.seek(0)
+    block = fh.read(512)
+    return len(block) == 512 and block[257:262] == b"ustar"
+
+
+def _tar_number(field: bytes) -> int:
+    if field[:1] == b"\x80":
+        return int.from_bytes(field[1:], "big")
+    if field[:1] and field[0] & 0x80:
+        raise MalformedInput("tar header holds a negative number")
+    text = field.replace(b"\x00", b" ").strip()
+    try:
+        return int(text, 8) if text else 0
+    except ValueError as exc:
+        raise MalformedInput(f"tar header number {text[:16]!r} is not octal") from exc
+
+
+def _tar_text(field: bytes) -> str:
+    return field.split(b"\x00", 1)[0].decode("utf-8", "surrogateescape")
+
+
+def _pax_records(blob: bytes) -> dict[str, str]:
+    """``"<len> key=value\\n"`` records; only ``path`` and ``size`` matter here."""
+    out: dict[str, str] = {}
+    pos = 0
+    while pos < len(blob) and blob[pos:pos + 1] != b"\x00":
+        space = blob.find(b" ", pos)
+        length = int(blob[pos:space]) if space > pos and blob[pos:space].isdigit() else 0
+        record = blob[space + 1 : pos + length]
+        if length <= 0 or pos + length > len(blob) or b"=" not in record or not record.endswith(b"\n"):
+            raise MalformedInput("tar PAX header is malformed")
+        key, _, value = record[:-1].partition(b"=")
+        out[key.decode("utf-8", "surrogateescape")] = value.decode("utf-8", "surrogateescape")
+        pos += length
+    return out
+
+
+def _tar_header(block: bytes, pos: int) -> tuple[str, bytes, int]:
+    """Name, type flag and size of the header block at ``pos`` (checksum verified)."""
+    stored = _tar_number(block[148:156])
+    unsigned = sum(block[:148]) + 8 * 32 + sum(block[156:])
+    signed = sum(b - 256 if b > 127 else b for b in block[:148] + block[156:]) + 8 * 32
+    if stored not in (unsigned, signed):
+        raise MalformedInput("tar header checksum does not match", offset=pos)
+    name = _tar_text(block[0:100])
+    prefix = _tar_text(block[345:500]) if block[257:263] == b"ustar\x00" else ""
+    return (f"{prefix}/{name}" if prefix else name), block[156:157], _tar_number(block[124:136])
+
+
+def _tar_members(fh: IO[bytes], file_size: int) -> dict[str, _TarMember]:
+    """The regular members of a legacy torch tar; anything unexpected is refused by name."""
+    members: dict[str, _TarMember] = {}
+    pending: dict[str, str] = {}
+    pos = 0
+    for _ in range(_TAR_MAX_HEADERS):
+        fh.seek(pos)
+        block = fh.read(512)
+        if len(block) < 512:
+            raise MalformedInput("tar archive truncated (no end-of-archive block)", offset=pos)
+        if block == bytes(512):
+            return members
+        name, kind, size = _tar_header(block, pos)
+        if kind in (b"x", b"L"):
+            if size > _TAR_MAX_META or pos + 512 + size > file_size:
+                raise LimitExceeded(f"tar extended header of {size} bytes", limit="max_in_memory", offset=pos)
+            blob = fh.read(size)
+            pending = {**pending, **_pax_records(blob)} if kind == b"x" else {**pending, "path": _tar_text(blob)}
+        else:
+            name, size = pending.get("path", name), int(pending.get("size", size))
+            pending = {}
+            _add_tar_member(members, name, kind, pos + 512, size, file_size)
+        pos += 512 + size + (-size % 512)
+    raise LimitExceeded(f"tar archive has more than {_TAR_MAX_HEADERS} headers", limit="max_members")
+
+
+def _add_tar_member(members: dict[str, _TarMember], name: str, kind: bytes, offset: int, size: int, file_size: int) -> None:
+    if kind not in (b"0", b"\x00", b"7"):
+        raise ConversionRefused(f"tar member {name!r} is not a regular file (type {kind!r}): links are not followed")
+    if name not in _TAR_MEMBERS:
+        raise ConversionRefused(f"unexpected tar member {name!r}: a legacy torch checkpoint holds only {', '.join(_TAR_MEMBERS)}")
+    if name in members:
+        raise ConversionRefused(f"tar member {name!r} appears twice (readers disagree on which one is real)")
+    if size < 0 or offset + size > file_size:
+        raise MalformedInput(f"tar member {name!r} declares {size} bytes, past the end of the file")
+    members[name] = _TarMember(name, offset, size)
+
+
+class _Window:
+    """Sequential reads inside one tar member; never past its end."""
+
+    def __init__(self, fh: IO[bytes], member: _TarMember) -> None:
+        self.fh, self.member, self.pos = fh, member, 0
+
+    @property
+    def left(self) -> int:
+        return self.member.size - self.pos
+
+    def read(self, n: int) -> bytes:
+        if n < 0 or n > self.left:
+            raise MalformedInput(f"legacy tar member '{self.member.name}' ends inside a record", offset=self.pos)
+        self.fh.seek(self.member.offset + self.pos)
+        data = self.fh.read(n)
+        if len(data) != n:
+            raise MalformedInput(f"legacy tar member '{self.member.name}' truncated", offset=self.pos)
+        self.pos += n
+        return data
+
+    def skip(self, n: int, what: str) -> int:
+        """Seek over ``n`` raw bytes and return their absolute file offset."""
+        if n < 0 or n > self.left:
+            raise MalformedInput(f"{what} in '{self.member.name}' claims {n} bytes, past the end of the member")
+        start = self.member.offset + self.pos
+        self.pos += n
+        return start
+
+    def pickle(self, cap: int, what: str) -> Any:
+        """One record pickle at the current position, read with the record vocabulary.
+
+        Records are tiny, so the window grows from 512 bytes only when the pickle runs on:
+        reading a record never drags in much of the storage bytes behind it."""
+        size = 512
+        while True:
+            start, chunk = self.pos, self.read(min(size, cap, self.left))
+            reader = _RecordReader(chunk, 0, _no_persistent, len(chunk) + 1)
+            try:
+                value = reader.run()
+            except MalformedInput as exc:
+                self.pos = start
+                if "truncated" not in str(exc) or len(chunk) >= min(cap, self.left):
+                    raise MalformedInput(f"{what} pickle in '{self.member.name}': {exc}") from exc
+                size *= 8
+                continue
+            self.pos = start + reader.pos
+            return value
+
+
+def _no_persistent(pid: Any) -> Any:
+    raise ConversionRefused(f"persistent id {str(pid)[:80]!r} inside a legacy tar record")
+
+
+class _RecordReader(_Reader):
+    """The records of ``storages``/``tensors``/``sys_info``: plain tuples naming storage and
+    tensor *types* as globals.  The types stay inert data; no REDUCE is allowed at all."""
+
+    def global_(self, module: str, name: str) -> None:
+        if _legacy_type(module, name) is None:
+            raise ConversionRefused(f"refusing global {module}.{name} in a legacy tar record")
+        self.stack.append(_Global(module, name))
+
+    def reduce(self) -> None:
+        raise ConversionRefused("REDUCE (a call) inside a legacy tar record")
+
+    def build(self) -> None:
+        raise ConversionRefused("BUILD inside a legacy tar record")
+
+
+def _legacy_type(module: str, name: str) -> str | None:
+    """The storage class name for ``torch[.cuda].XStorage`` / ``XTensor``, else None."""
+    if module not in ("torch", "torch.cuda"):
+        return None
+    storage = name[: -len("Tensor")] + "Storage" if name.endswith("Tensor") else name
+    return storage if storage in STORAGE_TYPES else None
+
+
+LegacyKey = str | int
+"""torch keys its legacy objects by the pickled value itself (``5`` and ``'5'`` differ)."""
+
+
+def _legacy_key(value: object, what: str) -> LegacyKey:
+    if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
+        return value
+    raise MalformedInput(f"{what} key is {type(value).__name__}, not a string or integer")
+
+
+def _legacy_count(window: _Window, limits: Limits) -> int:
+    count = window.pickle(_RECORD_CAP, "count")
+    if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+        raise MalformedInput(f"legacy tar member '{window.member.name}' starts with {str(count)[:40]!r}, not a count")
+    if count > limits.max_members:
+        raise LimitExceeded(f"legacy tar member '{window.member.name}' declares {count} records", limit="max_members")
+    return count
+
+
+_Views = dict[LegacyKey, tuple[StorageRef, int, int]]
+
+
+def _tar_storages(window: _Window, limits: Limits) -> tuple[dict[LegacyKey, StorageRef], dict[str, int], _Views]:
+    """Storage refs, their absolute data offsets (by ``StorageRef.key``), and views ``key -> (root, offset, numel)``."""
+    refs: dict[LegacyKey, StorageRef] = {}
+    offsets: dict[str, int] = {}
+    for _ in range(_legacy_count(window, limits)):
+        record = window.pickle(_RECORD_CAP, "storage record")
+        if not (isinstance(record, tuple) and len(record) == 3 and isinstance(record[2], _Global)):
+            raise MalformedInput("legacy storage record is not (key, location, storage type)")
+        key = _legacy_key(record[0], "storage")
+        stype = _legacy_type(record[2].module, record[2].name)
+        if stype is None or record[2].name != stype or key in refs or str(key) in offsets:
+            raise MalformedInput(f"legacy storage {key!r}: duplicate key or not a storage type ({record[2]})")
+        numel = struct.unpack("<q", window.read(8))[0]
+        dtype, itemsize, raw = STORAGE_TYPES[stype]
+        if numel < 0 or numel * itemsize > limits.max_member_size:
+            raise LimitExceeded(f"legacy storage {key!r} declares {numel} elements", limit="max_member_size")
+        offsets[str(key)] = window.skip(numel * itemsize, f"storage {key!r}")
+        refs[key] = StorageRef(str(key), dtype, itemsize, numel, raw)
+    views = _tar_views(window.pickle(limits.max_in_memory, "storage views"), refs)
+    return refs, offsets, views
+
+
+def _tar_views(value: Any, refs: dict[LegacyKey, StorageRef]) -> _Views:
+    if not isinstance(value, list):
+        raise MalformedInput("legacy storage views are not a list")
+    views: _Views = {}
+    for item in value:
+        if not (isinstance(item, tuple) and len(item) == 4 and _int_tuple(item[2:])):
+            raise MalformedInput("legacy storage view is not (key, root, offset, numel)")
+        key, root_key = _legacy_key(item[0], "view"), _legacy_key(item[1], "view root")
+        root, (offset, numel) = refs.get(root_key), item[2:]
+        if root is None or key in refs or key in views:
+            raise MalformedInput(f"legacy storage view {key!r}: unknown root {root_key!r} or duplicate key")
+        if offset < 0 or numel < 0 or offset + numel > root.numel:
+            raise MalformedInput(f"legacy storage view {key!r} covers elements {offset}..{offset + numel} of {root.numel}")
+        views[key] = (root, offset, numel)
+    return views
+
+
+def _tar_tensor(window: _Window, storages: dict[LegacyKey, StorageRef], views: _Views) -> tuple[LegacyKey, TensorRef]:
+    record = window.pickle(_RECORD_CAP, "tensor record")
+    if not (isinstance(record, tuple) and len(record) == 3 and isinstance(record[2], _Global)):
+        raise MalformedInput("legacy tensor record is not (key, storage key, tensor type)")
+    key = _legacy_key(record[0], "tensor")
+    stype = _legacy_type(record[2].module, record[2].name)
+    if stype is None or not record[2].name.endswith("Tensor"):
+        raise MalformedInput(f"legacy tensor {key!r}: {record[2]} is not a tensor type")
+    ndim = struct.unpack("<i", window.read(4))[0]
+    if not 0 <= ndim <= 64:
+        raise MalformedInput(f"legacy tensor {key!r} has {ndim} dimensions")
+    window.read(4)
+    dims = struct.unpack(f"<{2 * ndim + 1}q", window.read(8 * (2 * ndim + 1)))
+    shape, stride, offset = dims[:ndim], dims[ndim : 2 * ndim], dims[-1]
+    return key, _tar_tensor_ref(key, record[1], stype, storages, views, (offset, shape, stride))
+
+
+def _tar_tensor_ref(key: LegacyKey, storage_id: object, stype: str, storages: dict[LegacyKey, StorageRef], views: _Views,
+                    geometry: tuple[int, tuple[int, ...], tuple[int, ...]]) -> TensorRef:
+    """Resolve the tensor's storage (root, view or none) and bounds-check it against both."""
+    offset, shape, stride = geometry
+    dtype, itemsize, raw = STORAGE_TYPES[stype]
+    if storage_id is None:
+        root, base, numel = StorageRef(f"<empty {key}>", dtype, itemsize, 0, raw), 0, 0
+    else:
+        skey = _legacy_key(storage_id, "tensor storage")
+        if skey in views:
+            root, base, numel = views[skey]
+        elif skey in storages:
+            root, base, numel = storages[skey], 0, storages[skey].numel
+        else:
+            raise MalformedInput(f"legacy tensor {key!r} names storage {skey!r}, which the checkpoint does not hold")
+    if root.dtype != dtype:
+        raise MalformedInput(f"legacy tensor {key!r} is {dtype} but its storage holds {root.dtype}")
+    TensorRef(StorageRef(root.key, dtype, itemsize, numel, raw), offset, shape, stride).check_bounds()
+    tensor = TensorRef(root, base + offset, shape, stride)
+    tensor.check_bounds()
+    return tensor
+
+
+def _tar_sys_info(window: _Window) -> None:
+    info = window.pickle(_RECORD_CAP, "sys_info")
+    if not isinstance(info, dict):
+        raise MalformedInput("legacy tar sys_info is not a dict")
+    if info.get("little_endian", True) is not True:
+        raise ConversionRefused("big-endian checkpoints are not supported")
+
+
+def _read_legacy_tar(fh: IO[bytes], limits: Limits) -> Checkpoint:
+    fh.seek(0, os.SEEK_END)
+    members = _tar_members(fh, fh.tell())
+    missing = [m for m in _TAR_MEMBERS if m not in members]
+    if missing:
+        raise MalformedInput(f"legacy torch tar lacks member(s) {', '.join(missing)}")
+    _tar_sys_info(_Window(fh, members["sys_info"]))
+    storages, offsets, views = _tar_storages(_Window(fh, members["storages"]), limits)
+    window = _Window(fh, members["tensors"])
+    tensors: dict[LegacyKey, TensorRef] = {}
+    for _ in range(_legacy_count(window, limits)):
+        key, tensor = _tar_tensor(window, storages, views)
+        if key in tensors or key in storages or key in views:
+            raise MalformedInput(f"legacy tensor key {key!r} appears twice or is also a storage key")
+        tensors[key] = tensor
+    root = _tar_object(_Window(fh, members["pickle"]), tensors, limits)
+
+    def read_storage(ref: StorageRef) -> bytes:
+        if ref.numel == 0:
+            return b""
+        fh.seek(offsets[ref.key])
+        blob = fh.read(ref.numel * ref.itemsize)
+        if len(blob) != ref.numel * ref.itemsize:
+            raise MalformedInput(f"legacy storage {ref.key!r} truncated")
+        return blob
+
+    ck = Checkpoint({}, {}, read_storage, close=fh.close)
+    _flatten(root, "", ck, {})
+    return ck
+
+
+def _tar_object(window: _Window, tensors: dict[LegacyKey, TensorRef], limits: Limits) -> Any:
+    """The ``pickle`` member: the tensor vocabulary, tensors as persistent IDs (tensor keys)."""
+    if window.left > limits.max_in_memory:
+        raise LimitExceeded(f"legacy tar 'pickle' member of {window.left} bytes", limit="max_in_memory")
+    data = window.read(window.left)
+
+    def persistent(pid: Any) -> TensorRef:
+        if isinstance(pid, tuple):
+            raise ConversionRefused(f"pickled module class {str(pid[1:2])[:80]} (source code travels with it): not tensor data")
+        try:
+            key = int(_legacy_key(pid, "persistent id"))  # torch looks tensors up by int(saved_id)
+        except ValueError as exc:
+            raise MalformedInput(f"legacy persistent id {str(pid)[:40]!r} is not a tensor key") from exc
+        if key not in tensors:
+            raise MalformedInput(f"legacy pickle names tensor {key!r}, which the checkpoint does not hold")
+        return tensors[key]
+
+    reader = _Reader(data, 0, persistent, limits.max_pickle_ops)
+    root = reader.run()
+    if reader.pos != len(data):
+        raise ConversionRefused(f"{len(data) - reader.pos} bytes after STOP in the legacy 'pickle' member")
+    return root
+
+
 def _parse_npy_header(blob: bytes, name: str) -> tuple[str, bool, tuple[int, ...], int]:
     import ast
 
@@ -700,8 +1053,11 @@ def read_checkpoint(path: str, limits: Limits | None = None) -> Checkpoint:
             raise
     fh = open(path, "rb")  # noqa: SIM115 - kept open for read_storage; Checkpoint.close closes it
     try:
+        if _is_tar(fh):
+            return _read_legacy_tar(fh, limits)
+        fh.seek(0)
         if fh.read(1) != b"\x80":
-            raise ConversionRefused(f"{path}: not a torch checkpoint (legacy tar and other formats are not supported)")
+            raise ConversionRefused(f"{path}: not a torch checkpoint (zip, legacy or legacy tar) nor a plain .npz")
         fh.seek(0)
         return _read_legacy(fh, limits)
     except BaseException:

@@ -117,3 +117,122 @@ def object_npy(payload: bytes) -> bytes:
     header = "{'descr': '|O', 'fortran_order': False, 'shape': (1,), }"
     header += " " * (-(10 + len(header) + 1) % 64) + "\n"
     return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode() + payload
+
+
+# --------------------------------------------------------------------------- legacy tar (torch < 0.4)
+
+StorageView = tuple[str, str, int, int]
+"""``(view_key, root_key, offset, numel)``: a storage that is a window of another one."""
+
+
+def _pickled(value: object) -> bytes:
+    """A protocol-2 pickle of a plain int/str/list value (a count, the view list)."""
+    p = PickleBuilder(2).proto()
+    if isinstance(value, list):
+        p.empty_list()
+        if value:
+            p.mark()
+            for item in value:
+                p.mark()
+                for v in item:
+                    p.value(v)
+                p.tuple_()
+            p.appends()
+    else:
+        p.value(value)
+    return p.stop().bytes()
+
+
+def _type_record(first: object, second: object, module: str, name: str) -> bytes:
+    p = PickleBuilder(2).proto().mark()
+    for v in (first, second):
+        p.none() if v is None else p.value(v)
+    return p.global_(module, name).tuple_().stop().bytes()
+
+
+def tar_storages(storages: dict[str, bytes], types: dict[str, str], views: Sequence[StorageView] = (),
+                 *, count: int | None = None, numel: dict[str, int] | None = None) -> bytes:
+    """The ``storages`` member: count, per storage a record + int64 numel + bytes, then the views."""
+    out = _pickled(len(storages) if count is None else count)
+    for key, data in storages.items():
+        stype = types.get(key, "FloatStorage")
+        n = (numel or {}).get(key, len(data) // ITEMSIZE[stype])
+        out += _type_record(key, "cpu", "torch", stype) + struct.pack("<q", n) + data
+    return out + _pickled([list(v) for v in views])
+
+
+def tar_tensors(views: Sequence[View], *, count: int | None = None) -> tuple[bytes, dict[str, int]]:
+    """The ``tensors`` member and the tensor key of each (untied) view name."""
+    own = [v for v in views if v.tie is None]
+    keys = {v.name: 100 + i for i, v in enumerate(own)}  # torch keyed tensors by id(): ints
+    out = _pickled(len(own) if count is None else count)
+    for v in own:
+        tensor_type = v.storage.replace("Storage", "Tensor")
+        out += _type_record(keys[v.name], v.key, "torch", tensor_type)
+        out += struct.pack("<ii", len(v.shape), 0)
+        out += struct.pack(f"<{2 * len(v.shape) + 1}q", *v.shape, *v.stride, v.offset)
+    for v in views:
+        if v.tie is not None:
+            keys[v.name] = keys[v.tie]
+    return out, keys
+
+
+def tar_object(views: Sequence[View], keys: dict[str, int], **meta: object) -> bytes:
+    """The ``pickle`` member: ``{"state_dict": OrderedDict(name -> persistent tensor key), **meta}``."""
+    p = PickleBuilder(2).proto().empty_dict().mark().value("state_dict")
+    p.global_("collections", "OrderedDict").empty_tuple().reduce().mark()
+    for v in views:
+        p.value(v.name).binunicode(str(keys[v.name])).binpersid()  # persistent_id was str(id(obj))
+    p.setitems()
+    for key, value in meta.items():
+        p.value(key).value(value)
+    return p.setitems().stop().bytes()
+
+
+def sys_info(little_endian: bool = True) -> bytes:
+    p = PickleBuilder(2).proto().empty_dict().mark()
+    p.value("protocol_version").value(1001).value("little_endian")
+    p.newtrue() if little_endian else p.newfalse()
+    return p.value("type_sizes").empty_dict().setitems().stop().bytes()
+
+
+def legacy_tar_members_with(views: Sequence[View], storages: dict[str, bytes], storage_views: Sequence[StorageView] = (),
+                            **meta: object) -> dict[str, bytes]:
+    """The four members of a torch < 0.4 checkpoint of ``views`` (a view may name a storage-view key)."""
+    types = {v.key: v.storage for v in views if v.key in storages}
+    tensors, keys = tar_tensors(views)
+    return {
+        "sys_info": sys_info(),
+        "pickle": tar_object(views, keys, **meta),
+        "storages": tar_storages(storages, types, storage_views),
+        "tensors": tensors,
+    }
+
+
+TarEntry = tuple[str, bytes]
+"""``(name, data)``; a name ``"symlink:NAME->TARGET"`` writes a symbolic link instead."""
+
+
+def tar_bytes(entries: Sequence[TarEntry], fmt: int | None = None) -> bytes:
+    """An uncompressed tar of ``entries`` in order (duplicates, odd names and links allowed)."""
+    import io
+    import tarfile
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT if fmt is None else fmt) as tar:
+        for name, data in entries:
+            if name.startswith("symlink:"):
+                link, _, target = name[len("symlink:"):].partition("->")
+                info = tarfile.TarInfo(link)
+                info.type, info.linkname = tarfile.SYMTYPE, target
+                tar.addfile(info)
+                continue
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tar.addfile(info, io.BytesIO(data))
+    return buf.getvalue()
+
+
+def legacy_tar_with(views: Sequence[View], storages: dict[str, bytes], storage_views: Sequence[StorageView] = (),
+                    **meta: object) -> bytes:
+    return tar_bytes(list(legacy_tar_members_with(views, storages, storage_views, **meta).items()))

@@ -273,14 +273,14 @@ def legacy_tar_members(items: Sequence[Tensor] | None = None, *, payload_in: str
         if payload_in == "storages" and i == len(items) - 1:
             rec = inject(rec, payload)
         storages += rec + struct.pack("<q", t.numel) + bytes(t.nbytes)
-        rec = _record(str(i), t.key, storage_global=("torch", "FloatTensor"))
+        rec = _record(100 + i, t.key, storage_global=("torch", "FloatTensor"))  # torch keyed tensors by id(): an int
         if payload_in == "tensors" and i == len(items) - 1:
             rec = inject(rec, payload)
         tensors_ += rec + struct.pack("<ii", 1, 0) + struct.pack("<qqq", t.numel, 1, 0)
     storages += PickleBuilder(2).proto().empty_list().stop().bytes()
     main = PickleBuilder(2).proto().empty_dict().mark()
     for i, t in enumerate(items):
-        main.value(t.name).binunicode(str(i)).binpersid()
+        main.value(t.name).binunicode(str(100 + i)).binpersid()  # looked up as int(saved_id)
     members = {
         "sys_info": legacy_sections(items)[2],
         "pickle": main.setitems().stop().bytes(),
