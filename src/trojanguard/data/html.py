@@ -153,8 +153,8 @@ def _image_svg(image: np.ndarray, low: float, high: float, boxes: Sequence[tuple
 
 
 def _patch_svg(values: Sequence[float], height: int, width: int, low: float, high: float) -> str:
-    """The recovered patch enlarged: one 24-px cell per pixel, its mean value written in."""
-    cell = 24
+    """The recovered patch enlarged (at least 24 px a pixel, about 96 px in all), its mean values written in."""
+    cell = max(24, 96 // max(height, width, 1))
     parts = [f'<svg class="patch" width="{width * cell}" height="{height * cell}" role="img">']
     span = (high - low) or 1.0
     for i, v in enumerate(values[: height * width]):
