@@ -26,25 +26,36 @@ def register(subparsers: Subparsers) -> None:
     a.add_argument("--label", default="label", help="label column (default: label)")
     a.add_argument("--text", help="text column")
     a.add_argument("--features", help="comma-separated numeric feature columns")
-    a.add_argument("--images", action="store_true", help="the input is an image folder / image .npz (default when it is)")
+    a.add_argument("--images", nargs="?", const="", default=None, metavar="DIR",
+                   help="DIR: a column of the table names image files under DIR; no value: the input is an image folder / .npz")
+    a.add_argument("--image-column", metavar="COLUMN", help="the column naming the image files for --images DIR (default: guessed)")
     a.add_argument("--model", metavar="MODEL.onnx", help="representations from this ONNX model (needs onnxruntime)")
     a.add_argument("--source", help="column naming who supplied each row (feedback streams)")
     a.add_argument("--time", help="numeric time column (feedback streams)")
     a.add_argument("--format", "-f", choices=("text", "json", "sarif"), default="text")
     a.add_argument("--output", "-o", help="write the report here instead of stdout")
     a.add_argument("--fail-on", default="medium", help="lowest severity that makes the exit code 1 (default: medium)")
+    a.add_argument("--html", metavar="PAGE.html", help="also write a self-contained HTML report with plots here")
     a.set_defaults(handler=run_audit)
 
 
 def run_audit(args: argparse.Namespace, console: Console) -> int:
     from ..cli import _write, exit_code, write_atomic
+    from ..errors import UsageError
     from ..render import render
-    from .audit import AuditOptions, audit
+    from .audit import AuditOptions, audit_report
 
     features = tuple(f.strip() for f in args.features.split(",") if f.strip()) if args.features else ()
-    opts = AuditOptions(label=args.label, text=args.text, features=features, source=args.source, time=args.time, model=args.model)
-    report = audit(args.path, opts)
+    if args.image_column and not args.images:
+        raise UsageError("--image-column needs --images DIR")
+    opts = AuditOptions(label=args.label, text=args.text, features=features, source=args.source, time=args.time, model=args.model,
+                        images=args.images is not None, images_dir=args.images or None, image_column=args.image_column)
+    report, result = audit_report(args.path, opts)
     text = render(report, args.format, base=os.getcwd())
+    if args.html:
+        from .html import render_audit_html
+
+        write_atomic(args.html, render_audit_html(result))
     if args.output:
         write_atomic(args.output, text)
     else:
