@@ -119,6 +119,18 @@ def test_spectral_distribution_and_patch_drawn_on_samples() -> None:
     assert parsed.having("svg", "patch") and "Patch trigger at (6,6) 2x2" in "".join(parsed.text)
 
 
+def test_large_images_are_shrunk_in_the_page() -> None:
+    rng = np.random.default_rng(2)
+    small = _image_result("patch")
+    images = rng.uniform(0, 255, size=(small.rows, 600, 600))
+    big = AuditResult("imgs", "images", small.class_names, small.codes, small.probs, small.findings,
+                      image_triggers=(ImageTrigger("patch", "0", small.image_triggers[0].rows, box=(590, 590, 10, 10)),),
+                      images=images)
+    page = render_audit_html(big)
+    assert len(page) < 2_000_000  # 6 samples of 600x600 noise would be ~3 MB as PNGs
+    assert {(b["x"], b["width"]) for b in Page(page).having("rect", "trigger-box")} == {("590", "10")}
+
+
 def test_blend_pattern_is_drawn() -> None:
     parsed = Page(render_audit_html(_image_result("blend")))
     assert parsed.having("svg", "pattern") and len(parsed.having("rect", "trigger-box")) == 12  # two peak pixels x 6

@@ -67,6 +67,12 @@ def png_data_uri(pixels: np.ndarray) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
+def _shrink(image: np.ndarray, most: int) -> np.ndarray:
+    """Every k-th pixel so neither side exceeds ``most``: the page size follows the caps, not the image size."""
+    step = max(1, -(-max(image.shape[:2]) // most))
+    return image[::step, ::step]
+
+
 def _grey(image: np.ndarray, low: float, high: float) -> np.ndarray:
     img = np.nan_to_num(np.asarray(image, dtype=np.float64))
     if img.ndim == 3:
@@ -139,11 +145,12 @@ def _distributions(title: str, scores: np.ndarray, result: AuditResult, flagged:
 
 # --- image triggers ----------------------------------------------------------------------------
 
-def _image_svg(image: np.ndarray, low: float, high: float, boxes: Sequence[tuple[int, int, int, int]], css: str = "") -> str:
+def _image_svg(image: np.ndarray, low: float, high: float, boxes: Sequence[tuple[int, int, int, int]]) -> str:
+    """One sample image, boxes drawn in its own pixel units (a large image is shrunk only in the PNG)."""
     h, w = image.shape[:2]
     scale = max(1, 96 // max(h, w, 1))
-    parts = [f'<svg class="sample{css}" width="{w * scale}" height="{h * scale}" role="img">'
-             f'<image class="pix" href="{png_data_uri(_grey(image, low, high))}" x="0" y="0" '
+    parts = [f'<svg class="sample" width="{w * scale}" height="{h * scale}" role="img">'
+             f'<image class="pix" href="{png_data_uri(_grey(_shrink(image, 192), low, high))}" x="0" y="0" '
              f'width="{w * scale}" height="{h * scale}" preserveAspectRatio="none"/>']
     for r, c, bh, bw in boxes:
         parts.append(f'<rect class="trigger-box" x="{c * scale}" y="{r * scale}" width="{bw * scale}" '
@@ -181,7 +188,7 @@ def _blend_pattern(images: np.ndarray, result: AuditResult, trigger: ImageTrigge
     peak = float(np.abs(diff).max()) or 1.0
     pos = np.clip(diff / peak, 0, 1)
     neg = np.clip(-diff / peak, 0, 1)
-    rgb = np.stack([255 - 255 * neg, 255 - 255 * (pos + neg).clip(0, 1), 255 - 255 * pos], axis=2)
+    rgb = _shrink(np.stack([255 - 255 * neg, 255 - 255 * (pos + neg).clip(0, 1), 255 - 255 * pos], axis=2), 192)
     h, w = diff.shape
     scale = max(2, 192 // max(h, w, 1))
     return (f'<figure><svg class="pattern" width="{w * scale}" height="{h * scale}" role="img"><image class="pix" '
@@ -309,7 +316,7 @@ def _content(result: AuditResult, row: int) -> str:
         pairs = zip(result.feature_names or [f"f{j}" for j in range(result.features.shape[1])], result.features[row], strict=False)
         return "<code>" + _e(", ".join(f"{n}={v:g}" for n, v in list(pairs)[:8])) + "</code>"
     if result.images is not None:
-        img = np.asarray(result.images[row], dtype=np.float64)
+        img = _shrink(np.asarray(result.images[row], dtype=np.float64), 48)
         return f'<img class="pix thumb" alt="row {row}" width="48" height="48" src="{png_data_uri(_grey(img, float(img.min()), float(img.max())))}">'
     return ""
 
