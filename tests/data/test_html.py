@@ -136,6 +136,18 @@ def test_blend_pattern_is_drawn() -> None:
     assert parsed.having("svg", "pattern") and len(parsed.having("rect", "trigger-box")) == 12  # two peak pixels x 6
 
 
+def test_degenerate_inputs_still_render() -> None:
+    """Constant times, NaN scores, an empty class, no findings: a page, never an exception."""
+    n = 12
+    codes = np.array([0] * 6 + [2] * 6, dtype=np.int64)  # class 1 has no rows
+    probs = np.full((n, 3), np.nan)
+    result = AuditResult("d.csv", "tabular", ("a", "b", "c"), codes, probs, (), spectral=np.full(n, np.nan),
+                         features=np.zeros((n, 2)), sources=tuple("s" for _ in range(n)), times=np.zeros(n))
+    parsed = Page(render_audit_html(result))
+    assert len(parsed.having("svg", "hist")) == 4 and parsed.having("svg", "timeline")
+    assert "Nothing suspicious found." in "".join(parsed.text)
+
+
 def test_trigger_token_chart() -> None:
     parsed = Page(render_audit_html(_text_result()))
     assert len(parsed.having("rect", "token")) == 1

@@ -230,7 +230,7 @@ def _token_chart(result: AuditResult) -> str:
     if result.kind not in ("text", "tabular"):
         return ""
     if not result.triggers:
-        return "<h2>Trigger tokens</h2><p>No trigger token, n-gram or feature value found.</p>"
+        return f"<h2>{_token_title(result)}</h2><p>No trigger token, n-gram or feature value found.</p>"
     triggers = sorted(result.triggers, key=lambda t: -t.carriers)[:MAX_TOKENS]
     most = max(max(t.carriers, len(t.rows)) for t in triggers) or 1
     label_w, bar_max, row_h = 260, 360, 22
@@ -249,7 +249,11 @@ def _token_chart(result: AuditResult) -> str:
                      f'<text x="{label_w + full + 6:.1f}" y="{y + 14}" font-size="11">{len(t.rows)}/{carriers} rows '
                      f"&rarr; {_e(t.label[:24])}, purity {t.purity:.0%}, contradiction {t.contradiction:.0%}</text>")
     parts.append("</svg>")
-    return "<h2>Trigger tokens</h2>" + "".join(parts)
+    return f"<h2>{_token_title(result)}</h2>" + "".join(parts)
+
+
+def _token_title(result: AuditResult) -> str:
+    return "Trigger tokens and n-grams" if result.kind == "text" else "Trigger feature values"
 
 
 # --- feedback timeline -------------------------------------------------------------------------
