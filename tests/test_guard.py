@@ -185,7 +185,7 @@ def test_torch_load_is_guarded(installed: str, tmp_path: Path) -> None:
 
 
 def test_from_pretrained_and_load_model_of_stand_in_libraries(tmp_path: Path) -> None:
-    """Stand-ins for transformers and keras (not installed here): the classmethod and function are wrapped."""
+    """Stand-ins shadowing transformers and keras: the wrapping mechanism alone (real libraries: test_guard_libraries.py)."""
     lib = tmp_path / "lib"
     (lib / "transformers").mkdir(parents=True)
     (lib / "transformers" / "modeling_utils.py").write_text(
