@@ -42,11 +42,14 @@ def _hook(event: str, args: tuple[Any, ...]) -> None:
     _EVENTS.append(f"{event} from {caller}")
 
 
-sys.addaudithook(_hook)  # audit hooks cannot be removed; this one only records while a test asks
+_HOOKED: list[bool] = []
 
 
 @pytest.fixture
 def audit() -> Iterator[list[str]]:
+    if not _HOOKED:  # audit hooks cannot be removed: added once, on first use, and it only records while a test asks
+        sys.addaudithook(_hook)
+        _HOOKED.append(True)
     _EVENTS.clear()
     _RECORDING.append(True)
     try:
@@ -222,6 +225,7 @@ def test_benign_keras_file_loads(keras: ModuleType, keras_spy: list[object], tmp
     path = tmp_path / "ok.keras"
     model.save(str(path))
     assert hasattr(keras.models.load_model, "__trojanguard_original__")
+    assert hasattr(keras.saving.load_model, "__trojanguard_original__")
     loaded = keras.models.load_model(str(path))
     x = np.ones((1, 3), "float32")
     assert np.allclose(np.asarray(loaded.predict(x, verbose=0)), np.asarray(model.predict(x, verbose=0)))
