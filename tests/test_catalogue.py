@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 import trojanguard.analyzers  # noqa: F401 - defines every analyzer rule
+import trojanguard.data.diff  # noqa: F401 - the data-diff rules (DAT30x)
 import trojanguard.data.feedback  # noqa: F401 - the data-audit rules (DAT...)
 import trojanguard.data.images  # noqa: F401
 import trojanguard.data.labels  # noqa: F401

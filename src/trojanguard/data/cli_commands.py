@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 def register(subparsers: Subparsers) -> None:
     """Add ``data`` with its ``audit`` sub-command."""
     p = subparsers.add_parser("data", help="audit training/fine-tuning/feedback data for backdoors, flips and campaigns")
-    sub = p.add_subparsers(dest="data_command", metavar="{audit}")
+    sub = p.add_subparsers(dest="data_command", metavar="{audit,diff}")
     sub.required = True
     a = sub.add_parser("audit", help="label flips, model-free triggers, spectral signatures, feedback sources")
     a.add_argument("path", metavar="DATA", help="CSV, JSONL, Parquet, .npz, image folder or datasets save_to_disk dir")
@@ -37,6 +37,7 @@ def register(subparsers: Subparsers) -> None:
     a.add_argument("--fail-on", default="medium", help="lowest severity that makes the exit code 1 (default: medium)")
     a.add_argument("--html", metavar="PAGE.html", help="also write a self-contained HTML report with plots here")
     a.set_defaults(handler=run_audit)
+    _register_diff(sub)
 
 
 def run_audit(args: argparse.Namespace, console: Console) -> int:
@@ -61,6 +62,45 @@ def run_audit(args: argparse.Namespace, console: Console) -> int:
     else:
         _write(console.out, text)
     return exit_code(report, Severity.parse(args.fail_on))
+
+
+def _register_diff(sub: Subparsers) -> None:
+    """``data diff OLD NEW``: rows added/removed/relabelled, label shift per cluster, new triggers."""
+    d = sub.add_parser("diff", help="what a new data version added, removed and relabelled; label shifts and new triggers")
+    d.add_argument("old", metavar="OLD", help="the previous version (same formats as audit)")
+    d.add_argument("new", metavar="NEW", help="the new version; findings point at its rows")
+    d.add_argument("--label", default="label", help="label column (default: label)")
+    d.add_argument("--text", help="text column")
+    d.add_argument("--features", help="comma-separated numeric feature columns")
+    d.add_argument("--images", action="store_true", help="both inputs are image folders / image .npz (default when they are)")
+    d.add_argument("--key", help="ID column to match rows by (default: a hash of the row's content)")
+    d.add_argument("--format", "-f", choices=("text", "json", "sarif"), default="text")
+    d.add_argument("--output", "-o", help="write the report here instead of stdout")
+    d.add_argument("--fail-on", default="medium", help="lowest severity that makes the exit code 1 (default: medium)")
+    d.set_defaults(handler=run_diff)
+
+
+def run_diff(args: argparse.Namespace, console: Console) -> int:
+    """Diff two versions; the row counts go to stderr (text) and to the JSON report's ``extra``."""
+    from ..cli import _write, exit_code, write_atomic
+    from ..errors import UsageError
+    from ..render import render
+    from .diff import DiffOptions, diff, summary_line
+
+    try:
+        fail_on = Severity.parse(args.fail_on)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    features = tuple(f.strip() for f in args.features.split(",") if f.strip()) if args.features else ()
+    report = diff(args.old, args.new, DiffOptions(label=args.label, text=args.text, features=features, key=args.key))
+    text = render(report, args.format, base=os.getcwd())
+    if args.output:
+        write_atomic(args.output, text)
+    else:
+        _write(console.out, text)
+    if args.format == "text":
+        _write(console.err, f"diff {args.old} -> {args.new}: {summary_line(report)}\n")
+    return exit_code(report, fail_on)
 
 
 register_data = register  # the name cli.COMMANDS uses (``register_<command>``)
