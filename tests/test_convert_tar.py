@@ -263,3 +263,17 @@ print("EVENTS", sorted(set(bad)), "REFUSED", refused)
 """
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
     assert "EVENTS [] REFUSED 24" in proc.stdout, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("layout", ["zip", "tar"])
+def test_stride_zero_views_cannot_blow_up_memory(tmp_path: Path, layout: str) -> None:
+    """Four bytes of storage, a (2**40,)-element stride-0 view: refused before materialising."""
+    from builders.convert_files import torch_zip_with
+
+    views = [View("x", "0", (1 << 40,), (0,))]
+    data = torch_zip_with(views, {"0": bytes(4)}) if layout == "zip" else legacy_tar_with(views, {"0": bytes(4)})
+    with pytest.raises(LimitExceeded, match="would materialise"):
+        _convert(tmp_path, data)
+    small = [View("x", "0", (1000,), (0,))]  # a modest expand() is still converted
+    data = torch_zip_with(small, {"0": bytes(4)}) if layout == "zip" else legacy_tar_with(small, {"0": bytes(4)})
+    assert _convert(tmp_path, data).tensors == 1  # type: ignore[attr-defined]

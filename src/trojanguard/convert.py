@@ -1101,9 +1101,29 @@ def _discard(output: str) -> None:
         pass
 
 
+def _check_output_size(ck: Checkpoint, source: str, limits: Limits) -> None:
+    """Refuse outputs far larger than the input before materialising anything.
+
+    A view with stride 0 (``expand``) is legal, so a few bytes of storage can describe a
+    tensor of 2**60 elements; materialising it would exhaust memory.  Ties and transposes
+    legitimately copy data, so the bound is generous: 8x the input, at least ``max_in_memory``,
+    never more than ``max_total_bytes``."""
+    total = 0
+    for name, t in ck.tensors.items():
+        nbytes = t.numel * t.storage.itemsize
+        if nbytes > limits.max_member_size:
+            raise LimitExceeded(f"tensor {name} would materialise {nbytes} bytes", limit="max_member_size")
+        total += nbytes
+    cap = min(limits.max_total_bytes, max(8 * os.path.getsize(source), limits.max_in_memory))
+    if total > cap:
+        raise LimitExceeded(f"tensors would materialise {total} bytes from a {os.path.getsize(source)}-byte input "
+                            f"(limit {cap}: stride-0 or overlapping views?)", limit="max_total_bytes")
+
+
 def _convert_torch(source: str, output: str, limits: Limits) -> ConversionResult:
     ck = read_checkpoint(source, limits)
     try:
+        _check_output_size(ck, source, limits)
         entries = list(_entries_torch(ck))
         write_safetensors(output, entries, ck.metadata)
         expected = {n: (t.storage.dtype, t.shape) for n, t in ck.tensors.items()}
