@@ -82,8 +82,8 @@ def summary(chosen: list[Scenario], results: dict[tuple[str, str], list[Any]]) -
         best = max((r[3] for r in anchors), default=0.0)
         f1_ok += f1 >= 0.9
         anchor_ok += f1 >= best
-        (misses_f1 if f1 < 0.9 else []).append(f"{s.name} {f1:.2f}")
-        (misses_anchor if f1 < best else []).append(f"{s.name} {f1:.2f} < {best:.2f}")
+        (misses_f1 if f1 < 0.9 else []).append(f"{s.name} {f1:.3f}")
+        (misses_anchor if f1 < best else []).append(f"{s.name} {f1:.3f} < {best:.3f}")
         if s.group == "backdoor":
             backdoors += 1
             named += bool(ours and ours[0][4])

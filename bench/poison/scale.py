@@ -6,7 +6,7 @@ The data are generated offline from trusted sources: SMS Spam Collection message
 number appended) with a rare-word trigger ``cf`` -> spam on 1% of rows, written as CSV; digits
 upsampled to 28x28 (bilinear), shifted by up to 2 px, noised, with a 3x3 BadNets patch -> 0 on 1%,
 written as ``.npz``.  Each audit runs as a subprocess (``python -m trojanguard data audit ... -f
-json``) under a small wrapper that reports its own wall time and peak RSS
+json``, this checkout's ``src`` first on the path) under a small wrapper that reports its own wall time and peak RSS
 (``resource.getrusage(RUSAGE_CHILDREN)``), so the two runs do not share a maximum.  The audit
 exposes no per-stage times (checked: no timing field in its JSON), so only totals are reported,
 plus recall of the planted rows as a sanity check that the run did real work.
@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -29,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from scenarios import DEFAULT_WHEEL, ROOT  # noqa: E402
 
 OUT = ROOT / "bench/.cache/poison-scale"
-PYTHON = ROOT / ".venv/bin/python"
+PYTHON = Path(sys.executable)
 WRAPPER = (
     "import json, resource, subprocess, sys, time\n"
     "t = time.perf_counter()\n"
@@ -101,7 +102,8 @@ def audit(data: Path, extra: list[str], timeout: int) -> dict[str, object]:
     cmd = [str(PYTHON), "-m", "trojanguard", "data", "audit", str(data), "--label", "label", *extra,
            "--format", "json", "--output", str(report)]
     try:
-        done = subprocess.run([str(PYTHON), "-c", WRAPPER, *cmd], capture_output=True, timeout=timeout, check=False)
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")]))}
+        done = subprocess.run([str(PYTHON), "-c", WRAPPER, *cmd], capture_output=True, timeout=timeout, check=False, env=env)
     except subprocess.TimeoutExpired:
         return {"rc": "timeout", "wall_s": float(timeout), "peak_rss_mib": float("nan")}
     result: dict[str, object] = json.loads(done.stdout.decode() or "{}")
