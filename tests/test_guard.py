@@ -224,3 +224,32 @@ print("RESTORED", not hasattr(transformers.PreTrainedModel.__dict__["from_pretra
     proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
     out = proc.stdout
     assert "GOOD ('Bert'," in out and out.count("REFUSED PKL001") == 2 and "LOADED" not in out and "RESTORED True" in out, out + proc.stderr
+
+
+def test_enable_writes_a_pth_hook_that_the_env_variable_switches(tmp_path: Path) -> None:
+    """``python -m trojanguard.guard enable`` + TROJANGUARD_GUARD=1 guards a process that does nothing itself;
+    without the variable the hook stays inert; ``disable`` removes it."""
+    site = tmp_path / "site"
+    site.mkdir()
+    path = guard.enable(str(site))
+    assert Path(path).read_text() == guard.PTH_LINE
+    (tmp_path / "evil.pkl").write_bytes(EVAL)
+    app = (  # site.addsitedir processes .pth files exactly as interpreter start-up does
+        f"import site, pickle; site.addsitedir({str(site)!r})\n"
+        f"data = open({str(tmp_path / 'evil.pkl')!r}, 'rb').read()\n"
+        "import trojanguard.guard as g; print('guarded' if g.installed() else 'plain')\n"
+        "getattr(pickle, 'loads')(data)\n"
+    )
+    base = {**os.environ, "TROJANGUARD_GUARD_CACHE": str(tmp_path / "g.sqlite")}
+    base.pop("TROJANGUARD_GUARD", None)
+    on = subprocess.run([sys.executable, "-c", app], capture_output=True, text=True, timeout=60,
+                        env={**base, "TROJANGUARD_GUARD": "1"}, check=False)
+    assert on.returncode != 0 and "guarded" in on.stdout and "UnsafeModelError" in on.stderr and "PKL001" in on.stderr
+    off = subprocess.run([sys.executable, "-c", app], capture_output=True, text=True, timeout=60, env=base, check=False)
+    assert off.returncode == 0 and "plain" in off.stdout  # eval("1+1") ran: the hook did nothing
+    assert guard.disable(str(site)) and not Path(path).exists() and not guard.disable(str(site))
+
+
+def test_guard_cli_usage_errors() -> None:
+    assert guard.main(["enabel"]) == 2
+    assert guard.main([]) == 2

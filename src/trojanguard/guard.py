@@ -15,11 +15,20 @@ Results are cached by the sha256 of the content in SQLite (``~/.cache/trojanguar
 guard.sqlite``, or ``$TROJANGUARD_GUARD_CACHE``), so loading the same file again costs
 one hash.
 
-Whole-process use without touching ``.pth`` files::
+Whole-process use::
 
+    python -m trojanguard.guard enable    # once per environment: then TROJANGUARD_GUARD=1 guards any process
+    TROJANGUARD_GUARD=1 python train.py
+    python -m trojanguard.guard disable   # removes the hook again
+    # without touching site-packages:
     python -m trojanguard.guard run script.py [args...]     # or: run -m package.module
     # or, in your own sitecustomize.py:
     import trojanguard.guard; trojanguard.guard.install_from_env()   # acts when TROJANGUARD_GUARD=1
+
+``enable`` writes one ``.pth`` file (:data:`PTH_NAME`, content :data:`PTH_LINE`) into the
+interpreter's site-packages: Python executes its import line at every start, and the line
+does nothing but read the environment variable unless it is set.  ``trojanguard env verify``
+reports any unrecorded ``.pth`` with code, except this exact file.
 """
 
 from __future__ import annotations
@@ -362,13 +371,61 @@ def install_from_env(environ: dict[str, str] | None = None) -> bool:
     return True
 
 
+#: The start-up hook ``enable`` installs; ``env verify`` accepts exactly this content, nothing else.
+PTH_NAME = "trojanguard-guard.pth"
+PTH_LINE = (
+    "import os; os.environ.get('TROJANGUARD_GUARD', '') in ('1', 'true', 'yes') "
+    "and __import__('trojanguard.guard').guard.install_from_env()\n"
+)
+
+
+def _site_packages(site: str | None) -> str:
+    import sysconfig
+
+    return site or sysconfig.get_paths()["purelib"]
+
+
+def enable(site: str | None = None) -> str:
+    """Write the start-up hook into ``site`` (default: this interpreter's site-packages); returns its path."""
+    path = os.path.join(_site_packages(site), PTH_NAME)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(PTH_LINE)
+    os.replace(tmp, path)
+    return path
+
+
+def disable(site: str | None = None) -> bool:
+    """Remove the start-up hook; False when it was not there."""
+    try:
+        os.unlink(os.path.join(_site_packages(site), PTH_NAME))
+    except FileNotFoundError:
+        return False
+    return True
+
+
+_USAGE = (
+    "usage: python -m trojanguard.guard enable | disable | run SCRIPT [ARGS...] | run -m MODULE [ARGS...]\n"
+)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m trojanguard.guard run script.py [args]`` / ``run -m module [args]``."""
+    """``python -m trojanguard.guard enable|disable`` or ``run script.py [args]`` / ``run -m module [args]``."""
     import runpy
 
     args = list(sys.argv[1:] if argv is None else argv)
+    if args in (["enable"], ["disable"]):
+        try:
+            if args[0] == "enable":
+                sys.stdout.write(f"load guard hook written to {enable()}: set TROJANGUARD_GUARD=1 to guard a process\n")
+            else:
+                sys.stdout.write("load guard hook removed\n" if disable() else "load guard hook was not installed\n")
+        except OSError as exc:
+            sys.stderr.write(f"trojanguard: cannot {args[0]} the load guard hook: {exc.strerror or exc}\n")
+            return 2
+        return 0
     if len(args) < 2 or args[0] != "run":
-        sys.stderr.write("usage: python -m trojanguard.guard run SCRIPT [ARGS...] | run -m MODULE [ARGS...]\n")
+        sys.stderr.write(_USAGE)
         return 2
     os.environ["TROJANGUARD_GUARD"] = "1"
     install(threshold=os.environ.get("TROJANGUARD_GUARD_THRESHOLD", "high"))

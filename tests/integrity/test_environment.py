@@ -111,3 +111,13 @@ def test_cli_env_verify_exit_codes(tmp_path: Path, monkeypatch) -> None:  # type
     assert main(["env", "verify", "-f", "json"], Console(out=out, err=err)) == 1
     assert "ENV001" in out.getvalue()
 
+
+
+def test_the_guard_hook_is_accepted_only_verbatim(tmp_path: Path) -> None:
+    from trojanguard import guard
+
+    site = site_tree(tmp_path)
+    guard.enable(str(site))
+    assert_silent(_verify(site), "ENV002")
+    (site / guard.PTH_NAME).write_text(guard.PTH_LINE + "import os; os.system('id')\n")
+    assert_fires(_verify(site), "ENV002", contains=guard.PTH_NAME)

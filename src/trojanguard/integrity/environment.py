@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from importlib import metadata
 
 from ..errors import InputError
+from ..guard import PTH_LINE, PTH_NAME
 from ..model import Finding, Location, Report, Rule, ScanError, ScannedFile, Severity, Verdict
 
 __all__ = [
@@ -231,6 +232,14 @@ def _pth_has_code(path: str) -> str | None:
     return None
 
 
+def _is_guard_hook(path: str) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(4096) == PTH_LINE.encode()
+    except OSError:
+        return False
+
+
 def _unrecorded(site: str, recorded: set[str]) -> Iterator[Finding]:
     """Files under ``site`` that no RECORD lists (bytecode caches are left to _pyc_findings)."""
     for dirpath, dirnames, filenames in os.walk(site):
@@ -240,6 +249,8 @@ def _unrecorded(site: str, recorded: set[str]) -> Iterator[Finding]:
             full = os.path.realpath(os.path.join(dirpath, fn))
             if full in recorded or (top and fn in _EXPECTED):
                 continue
+            if top and fn == PTH_NAME and _is_guard_hook(full):
+                continue  # ``python -m trojanguard.guard enable``: this exact line and nothing else
             if top and (fn.endswith(".pth") or fn in _HOOK_MODULES):
                 code = _pth_has_code(full) if fn.endswith(".pth") else fn
                 if code is not None:
