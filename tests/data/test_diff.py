@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +19,15 @@ from trojanguard.errors import MalformedInput, UsageError
 from trojanguard.model import Severity
 
 pytest.importorskip("sklearn")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_blas_thread() -> Iterator[None]:
+    """Tiny fits: BLAS/OpenMP threads only spin against each other on a shared 2-core machine (4x slower)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(1):
+        yield
 
 
 def _text_ds(path: str, texts: list[object], labels: np.ndarray) -> Dataset:
@@ -246,3 +256,30 @@ def test_npz_versions_end_to_end(tmp_path: Path) -> None:
     assert dict(report.extra)["diff_relabelled"] == str(len(relabelled))
     assert len(report.scanned) == 2 and report.complete
     assert_fires(report, "DAT301")
+
+
+def test_hostile_duplicates_match_in_linear_time() -> None:
+    n = 50_000
+    m = match_rows([b"x"] * n, ["0"] * n, [b"x"] * n, ["1"] * (n // 2) + ["0"] * (n // 2))
+    assert m.counts() == {"added": 0, "removed": 0, "unchanged": n // 2, "relabelled": n // 2, "modified": 0}
+
+
+def test_empty_texts_and_one_label_do_not_crash() -> None:
+    old = _text_ds("old", [""] * 30, np.array([0, 1] * 15))
+    new = _text_ds("new", [""] * 30 + ["", "", ""], np.array([0, 1] * 15 + [1, 1, 1]))
+    findings, m = diff_datasets(old, new, DiffOptions(text="text"))
+    assert m.counts()["added"] == 3
+    one = _text_ds("new", ["a b", "c d", "e f", "g h"], np.array([0, 0, 0, 0]))
+    findings, _ = diff_datasets(_text_ds("old", ["a b", "c d"], np.array([0, 1])), one, DiffOptions(text="text"))
+    assert_fires(findings, "DAT301")
+
+
+def test_mixed_formats_csv_against_jsonl(tmp_path: Path) -> None:
+    v = text_versions(relabel=0.05, seed=6, n_old=100)
+    old = _csv(tmp_path / "v1.csv", v.old, v.old_labels)
+    with (tmp_path / "v2.jsonl").open("w") as fh:
+        for t, y in zip(v.new, v.new_labels, strict=True):
+            fh.write(json.dumps({"text": t, "label": int(y)}) + "\n")
+    report = diff(old, str(tmp_path / "v2.jsonl"), DiffOptions(text="text"))
+    assert dict(report.extra)["diff_relabelled"] == str(len(v.relabelled))
+    assert all(f.location.path.endswith("v2.jsonl") for f in report.findings)

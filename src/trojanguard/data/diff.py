@@ -27,6 +27,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -187,36 +188,38 @@ def match_rows(old_keys: Sequence[object], old_labels: Sequence[str], new_keys: 
     With ``*_content`` the keys are IDs, and a key whose content digest differs is *modified*;
     without, the keys are the content digests themselves.
     """
-    buckets: dict[object, list[int]] = {}
+    buckets: dict[object, dict[str, deque[int]]] = {}  # key -> label -> old rows (O(1) pops on hostile duplicates)
     for i, k in enumerate(old_keys):
-        buckets.setdefault(k, []).append(i)
+        buckets.setdefault(k, {}).setdefault(old_labels[i], deque()).append(i)
     unchanged: list[int] = []
     relabelled: list[tuple[int, int]] = []
     modified: list[tuple[int, int]] = []
     added: list[int] = []
     pending: list[int] = []
+    same = old_content is not None and new_content is not None
+
+    def changed(i: int, j: int) -> bool:
+        return same and old_content[i] != new_content[j]  # type: ignore[index]
+
     for j, k in enumerate(new_keys):  # first pass: same key and same label
-        rows = buckets.get(k)
-        hit = next((n for n, i in enumerate(rows or ()) if old_labels[i] == new_labels[j]), None)
-        if rows is None or hit is None:
+        rows = buckets.get(k, {}).get(new_labels[j])
+        if not rows:
             pending.append(j)
             continue
-        i = rows.pop(hit)
-        if old_content is not None and new_content is not None and old_content[i] != new_content[j]:
+        i = rows.popleft()
+        if changed(i, j):
             modified.append((i, j))
         else:
             unchanged.append(j)
     for j in pending:  # second pass: same key, another label
-        rows = buckets.get(new_keys[j])
-        if not rows:
+        by_label = buckets.get(new_keys[j], {})
+        rows = next((r for r in by_label.values() if r), None)
+        if rows is None:
             added.append(j)
             continue
-        i = rows.pop(0)
-        if old_content is not None and new_content is not None and old_content[i] != new_content[j]:
-            modified.append((i, j))
-        else:
-            relabelled.append((i, j))
-    removed = sorted(i for rows in buckets.values() for i in rows)
+        i = rows.popleft()
+        (modified if changed(i, j) else relabelled).append((i, j))
+    removed = sorted(i for by_label in buckets.values() for rows in by_label.values() for i in rows)
     return RowMatch(np.array(sorted(unchanged), dtype=np.int64), tuple(sorted(relabelled, key=lambda p: p[1])),
                     tuple(sorted(modified, key=lambda p: p[1])), np.array(sorted(added), dtype=np.int64),
                     np.array(removed, dtype=np.int64))
@@ -279,7 +282,7 @@ class _Shift:
     fresh_share: float  # the label's share among the cluster's fresh rows
 
 
-def _embedding(kind: str, data: Any, seed: int = 0) -> tuple[np.ndarray, Any, list[str]]:
+def _embedding(kind: str, data: Any, seed: int = 0) -> tuple[np.ndarray, Any, list[str]] | None:
     """Dense low-rank features for clustering, the proxy matrix, and its column names."""
     from sklearn.decomposition import TruncatedSVD  # type: ignore[import-untyped]
     from sklearn.preprocessing import normalize  # type: ignore[import-untyped]
@@ -295,7 +298,10 @@ def _embedding(kind: str, data: Any, seed: int = 0) -> tuple[np.ndarray, Any, li
             x = vec.fit_transform(list(data))
             names = [str(n) for n in vec.get_feature_names_out()]
         except ValueError:  # every term pruned: fall back on the audit's proxy features
-            x = proxy_features(kind, data)
+            try:
+                x = proxy_features(kind, data)
+            except ValueError:  # no token at all (empty texts): nothing to cluster on
+                return None
     else:
         x = np.asarray(proxy_features(kind, data), dtype=np.float64)
         x = (x - x.mean(axis=0)) / (x.std(axis=0) + 1e-9)
@@ -343,7 +349,10 @@ def label_shifts(kind: str, old: Any, old_labels: np.ndarray, new: Any, new_labe
     smoothed (+0.5) so a label OLD never gave in the cluster is surprising, not impossible.
     """
     combined = list(old) + list(new) if kind == "text" else np.concatenate([np.asarray(old), np.asarray(new)])
-    dense, x, names = _embedding(kind, combined)
+    embedded = _embedding(kind, combined)
+    if embedded is None:
+        return []
+    dense, x, names = embedded
     if kind == "tabular" and len(feature_names) == len(names):
         names = list(feature_names)
     cluster = _clusters(dense)
