@@ -283,3 +283,15 @@ def test_mixed_formats_csv_against_jsonl(tmp_path: Path) -> None:
     report = diff(old, str(tmp_path / "v2.jsonl"), DiffOptions(text="text"))
     assert dict(report.extra)["diff_relabelled"] == str(len(v.relabelled))
     assert all(f.location.path.endswith("v2.jsonl") for f in report.findings)
+
+
+def test_corrections_toward_the_content_are_low() -> None:
+    v = text_versions(seed=7, n_old=300)
+    spam = np.flatnonzero(v.old_labels == 1)[:12]
+    wrong = v.old_labels.copy()
+    wrong[spam] = 0  # the old version had these spam messages labelled ham; the new one fixes them
+    findings, m = diff_datasets(_text_ds("old", v.old, wrong), _text_ds("new", v.new, v.new_labels), DiffOptions(text="text"))
+    assert m.counts()["relabelled"] == 12
+    found = assert_fires(findings, "DAT301")
+    assert all(f.severity == Severity.LOW for f in found), [(f.severity, f.message) for f in found]
+    assert all(dict(f.evidence)["p_new_label"] >= 0.5 for f in found if f.location.row is not None)

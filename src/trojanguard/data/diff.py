@@ -52,6 +52,7 @@ __all__ = [
     "new_trigger_findings",
     "new_triggers",
     "relabel_findings",
+    "relabel_support",
     "shift_findings",
     "summary_line",
 ]
@@ -228,8 +229,42 @@ def match_rows(old_keys: Sequence[object], old_labels: Sequence[str], new_keys: 
 # --------------------------------------------------------------------------- DAT301
 
 
-def relabel_findings(path: str, match: RowMatch, old_labels: np.ndarray, new_labels: np.ndarray) -> list[Finding]:
-    """DAT301 per relabelled row, and one per target label; concentrated moves are HIGH."""
+def relabel_support(kind: str, old: Any, old_labels: np.ndarray, pairs: Sequence[tuple[int, int]],
+                    new_labels: np.ndarray) -> dict[int, float]:
+    """For each relabelled NEW row, the probability a proxy trained on the *other* OLD rows gives its new label.
+
+    A correction moves a row toward what its content says (high); a poisoning relabel moves it
+    away (low).  The relabelled rows' own old copies are left out of training, else the proxy
+    would just remember their old label.  Empty when there is too little to train on.
+    """
+    from sklearn.linear_model import LogisticRegression  # type: ignore[import-untyped]
+
+    from .labels import proxy_features
+
+    moved = np.array(sorted({i for i, _ in pairs}), dtype=np.int64)
+    train = np.setdiff1d(np.arange(len(old_labels)), moved)
+    if train.size < 10 or np.unique(old_labels[train]).size < 2:
+        return {}
+    try:
+        x = proxy_features(kind, old)
+    except ValueError:  # no token at all
+        return {}
+    model = LogisticRegression(max_iter=300, C=1.0).fit(x[train], old_labels[train].astype(str))
+    classes = [str(c) for c in model.classes_]
+    probs = model.predict_proba(x[moved])
+    at = {int(i): n for n, i in enumerate(moved)}
+    return {j: float(probs[at[i], classes.index(str(new_labels[j]))]) if str(new_labels[j]) in classes else 0.0
+            for i, j in pairs}
+
+
+def relabel_findings(path: str, match: RowMatch, old_labels: np.ndarray, new_labels: np.ndarray,
+                     support: dict[int, float] | None = None) -> list[Finding]:
+    """DAT301 per relabelled row, and one per target label; concentrated moves are HIGH.
+
+    ``support`` (from :func:`relabel_support`) lowers a row the content agrees with to low:
+    that looks like a correction, not a campaign.
+    """
+    support = support or {}
     if not match.relabelled:
         return []
     targets: dict[str, int] = {}
@@ -240,20 +275,28 @@ def relabel_findings(path: str, match: RowMatch, old_labels: np.ndarray, new_lab
     for target, count in sorted(targets.items()):
         share = count / total
         severity = _relabel_severity(count, share)
+        agreed = [support[j] >= 0.5 for _, j in match.relabelled if str(new_labels[j]) == target and j in support]
+        summary_severity = Severity.LOW if agreed and np.mean(agreed) > 0.5 else severity  # mostly corrections
         sources = sorted({str(old_labels[i]) for i, j in match.relabelled if str(new_labels[j]) == target})
         out.append(RULE_RELABEL.at(
             Location(path), f"{count} rows kept their content but were relabelled to {target!r} "
             f"({share:.0%} of {total} relabels; from {', '.join(repr(s) for s in sources)})",
             evidence={"new_label": target, "relabelled_to_label": count, "relabelled_total": total,
-                      "share": round(share, 4), "old_labels": tuple(sources)}, severity=severity))
+                      "share": round(share, 4), "old_labels": tuple(sources),
+                      "content_agrees": sum(agreed)}, severity=summary_severity))
         for i, j in match.relabelled:
             if str(new_labels[j]) != target:
                 continue
+            evidence: dict[str, object] = {"old_label": str(old_labels[i]), "new_label": target, "old_row": i,
+                                           "relabelled_to_label": count, "share": round(share, 4)}
+            agrees = ""
+            if j in support:
+                evidence["p_new_label"] = round(support[j], 4)
+                agrees = f"; a proxy trained on the old rows gives {target!r} p={support[j]:.2f}"
             out.append(RULE_RELABEL.at(
                 Location(path, row=j), f"row {j} (old row {i}) was relabelled {str(old_labels[i])!r} -> {target!r} "
-                f"with unchanged content; {count} rows moved to {target!r}",
-                evidence={"old_label": str(old_labels[i]), "new_label": target, "old_row": i,
-                          "relabelled_to_label": count, "share": round(share, 4)}, severity=severity))
+                f"with unchanged content; {count} rows moved to {target!r}{agrees}",
+                evidence=evidence, severity=Severity.LOW if support.get(j, 0.0) >= 0.5 else severity))
     return out
 
 
@@ -530,7 +573,8 @@ def diff_datasets(old_ds: Dataset, new_ds: Dataset, opts: DiffOptions) -> tuple[
     else:
         match = match_rows(old.digests, old.labels.tolist(), new.digests, new.labels.tolist())
     fresh = match.fresh(new.labels.size)
-    findings = relabel_findings(new_ds.path, match, old.labels, new.labels)
+    support = relabel_support(kind, old.data, old.labels, match.relabelled, new.labels) if match.relabelled else {}
+    findings = relabel_findings(new_ds.path, match, old.labels, new.labels, support)
     if fresh.any():
         findings += shift_findings(new_ds.path, label_shifts(kind, old.data, old.labels, new.data, new.labels, fresh, opts.features))
         if np.unique(new.labels).size >= 2 and int(fresh.sum()) >= 3:  # a trigger needs a few fresh carriers
