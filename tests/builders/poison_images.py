@@ -52,3 +52,54 @@ def blend(
     x[rows] = (1 - alpha) * x[rows] + alpha * pattern
     labels[rows] = target
     return x, labels, rows
+
+
+def digits28(n: int = 60_000, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` MNIST-sized 28x28 uint8 images made from the 8x8 digits (3x upsampling, jitter, noise).
+
+    Each copy of a digit is shifted by up to 2 pixels, rescaled in intensity and given a little
+    pixel noise, so the set has the size and shape of MNIST without downloading anything.
+    """
+    small, labels = digits()
+    rng = np.random.default_rng(seed)
+    pick = rng.integers(0, small.shape[0], size=n)
+    big = np.kron(small, np.ones((1, 3, 3)))  # (1797, 24, 24), values 0..16
+    out = np.zeros((n, 28, 28), dtype=np.float32)
+    shifts = rng.integers(0, 5, size=(n, 2))
+    for dr in range(5):
+        for dc in range(5):
+            sel = np.flatnonzero((shifts[:, 0] == dr) & (shifts[:, 1] == dc))
+            out[sel, dr : dr + 24, dc : dc + 24] = big[pick[sel]]
+    out *= rng.uniform(12.0, 16.0, size=(n, 1, 1)).astype(np.float32)  # 0..16 -> about 0..255
+    out += rng.normal(0.0, 4.0, size=out.shape).astype(np.float32)
+    return np.clip(out, 0, 255).astype(np.uint8), labels[pick]
+
+
+def badnets28(
+    images: np.ndarray, y: np.ndarray, rate: float, *, target: int = 0, size: int = 3, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """BadNets on 28x28 uint8 images: a size x size white/black checkerboard one pixel off the bottom-right corner."""
+    rng = np.random.default_rng(seed)
+    x, labels = images.copy(), y.copy()
+    rows = _victims(y, rate, target, rng)
+    patch = np.full((size, size), 255, dtype=x.dtype)
+    patch[::2, 1::2] = 0
+    patch[1::2, ::2] = 0
+    r0 = x.shape[1] - size - 1
+    c0 = x.shape[2] - size - 1
+    x[rows, r0 : r0 + size, c0 : c0 + size] = patch
+    labels[rows] = target
+    return x, labels, rows
+
+
+def blend28(
+    images: np.ndarray, y: np.ndarray, rate: float, *, target: int = 0, alpha: float = 0.2, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Blend a fixed random 0..255 pattern into ``rate`` of the 28x28 uint8 rows and relabel them."""
+    rng = np.random.default_rng(seed)
+    x, labels = images.copy(), y.copy()
+    rows = _victims(y, rate, target, rng)
+    pattern = rng.uniform(0, 255, size=x.shape[1:])
+    x[rows] = np.clip((1 - alpha) * x[rows] + alpha * pattern, 0, 255).astype(x.dtype)
+    labels[rows] = target
+    return x, labels, rows

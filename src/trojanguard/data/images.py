@@ -61,7 +61,9 @@ LEVELS = 8
 MIN_PURITY = 0.9
 MIN_DISAGREEMENT = 0.7  # triggers measure 0.99+ on digits; natural class-specific windows 0.5-0.6
 MAX_CANDIDATES = 10
-PROXY_ROWS = 5000
+PROXY_ROWS = 5000  # rows the masked proxy is trained on
+CHECK_ROWS = 1000  # candidate rows it is asked about
+SEARCH_ROWS = 10_000  # images the window search runs on
 
 
 @dataclass(frozen=True)
@@ -109,8 +111,7 @@ def _as_images(images: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
     return arr, labels
 
 
-def _quantise(arr: np.ndarray) -> np.ndarray:
-    lo, hi = float(arr.min()), float(arr.max())
+def _quantise(arr: np.ndarray, lo: float, hi: float) -> np.ndarray:
     scale = LEVELS / (hi - lo) if hi > lo else 0.0
     return np.clip(((arr - lo) * scale).astype(np.int64), 0, LEVELS - 1).astype(np.uint64)
 
@@ -178,36 +179,67 @@ def _is_new(found: list[Any], rows: np.ndarray) -> bool:
     return True
 
 
-def _masked_disagreement(flat: np.ndarray, shape: tuple[int, ...], codes: np.ndarray, rows: np.ndarray, box: tuple[int, int, int]) -> float:
-    """Share of ``rows`` a proxy (trained on the other rows, window masked everywhere) labels differently."""
+def _masked_disagreement(arr: np.ndarray, codes: np.ndarray, rows: np.ndarray, box: tuple[int, int, int]) -> float:
+    """Share of ``rows`` a proxy (trained on the other rows, window masked everywhere) labels differently.
+
+    Both sides are samples (``PROXY_ROWS`` others, ``CHECK_ROWS`` candidates), so the cost does
+    not grow with the data set.
+    """
     from sklearn.linear_model import RidgeClassifier  # type: ignore[import-untyped]
 
     r, c, k = box
-    mask = np.zeros(shape, dtype=bool)
+    mask = np.zeros(arr.shape[1:], dtype=bool)
     mask[max(0, r - 1) : r + k + 1, max(0, c - 1) : c + k + 1, :] = True  # one pixel of margin
     cols = np.flatnonzero(~mask.reshape(-1))
+    rng = np.random.default_rng(0)
     rest = np.setdiff1d(np.arange(codes.size), rows)
     if rest.size > PROXY_ROWS:
-        rest = np.random.default_rng(0).choice(rest, size=PROXY_ROWS, replace=False)
+        rest = rng.choice(rest, size=PROXY_ROWS, replace=False)
+    if rows.size > CHECK_ROWS:
+        rows = rng.choice(rows, size=CHECK_ROWS, replace=False)
     if np.unique(codes[rest]).size < 2:
         return 0.0
-    proxy = RidgeClassifier(alpha=1.0).fit(flat[np.ix_(rest, cols)], codes[rest])
-    return float(np.mean(proxy.predict(flat[np.ix_(rows, cols)]) != codes[rows]))
+    train = arr[rest].reshape(rest.size, -1)[:, cols]
+    mean, std = train.mean(axis=0), train.std(axis=0) + 1e-9
+    proxy = RidgeClassifier(alpha=1.0).fit((train - mean) / std, codes[rest])
+    probe = (arr[rows].reshape(rows.size, -1)[:, cols] - mean) / std
+    return float(np.mean(proxy.predict(probe) != codes[rows]))
+
+
+def _carriers(arr: np.ndarray, codes: np.ndarray, seed_row: int, box: tuple[int, int, int], lo: float, hi: float) -> tuple[np.ndarray, int, float]:
+    """Every row (of the whole set) whose quantised window equals ``seed_row``'s: (rows with the majority label, label, purity)."""
+    r, c, k = box
+    window = _quantise(arr[:, r : r + k, c : c + k, :], lo, hi).reshape(arr.shape[0], -1)
+    same = np.flatnonzero((window == window[seed_row]).all(axis=1))
+    counts = np.bincount(codes[same], minlength=int(codes.max()) + 1)
+    code = int(counts.argmax())
+    return same[codes[same] == code], code, float(counts[code] / max(1, same.size))
 
 
 def find_patch_triggers(
     images: Any, y: Any, *, sizes: Sequence[int] = (4, 3, 2), min_support: int | None = None
 ) -> list[PatchTrigger]:
-    """Windows whose exact (quantised) content predicts one label and contradicts the rest of the image."""
+    """Windows whose exact (quantised) content predicts one label and contradicts the rest of the image.
+
+    Windows are searched on a sample of at most ``SEARCH_ROWS`` images (a trigger on 1% of the
+    rows still has ~100 carriers there); each candidate window is then matched against every
+    image, so the named rows are complete.  Cost: windows x ``SEARCH_ROWS``, plus one window
+    pass over the whole set per candidate.
+    """
     arr, labels = _as_images(images, y)
     values, codes = np.unique(labels, return_inverse=True)
-    support = min_support if min_support is not None else max(5, int(0.002 * arr.shape[0]))
-    q = _quantise(arr)
-    flat = arr.reshape(arr.shape[0], -1)
-    flat = (flat - flat.mean(axis=0)) / (flat.std(axis=0) + 1e-9)
+    lo, hi = float(arr.min()), float(arr.max())
+    search = np.arange(arr.shape[0])
+    if search.size > SEARCH_ROWS:
+        search = np.sort(np.random.default_rng(0).choice(search, size=SEARCH_ROWS, replace=False))
+    support = min_support if min_support is not None else max(5, int(0.002 * search.size))
+    q = _quantise(arr[search], lo, hi)
     triggers = []
-    for rows, code, purity, r, c, k in _candidates(q, codes, values.size, sizes, support):
-        disagreement = _masked_disagreement(flat, arr.shape[1:], codes, rows, (r, c, k))
+    for rows, _, _, r, c, k in _candidates(q, codes[search], values.size, sizes, support):
+        rows, code, purity = _carriers(arr, codes, int(search[rows[0]]), (r, c, k), lo, hi)
+        if purity < MIN_PURITY:
+            continue
+        disagreement = _masked_disagreement(arr, codes, rows, (r, c, k))
         if disagreement < MIN_DISAGREEMENT:
             continue
         window = arr[rows, r : r + k, c : c + k, :].mean(axis=(0, 3))
@@ -218,6 +250,14 @@ def find_patch_triggers(
             )
         )
     return triggers
+
+
+def _row_correlations(rows: np.ndarray, pattern: np.ndarray) -> np.ndarray:
+    """Pearson correlation of each row with ``pattern`` (0 where either is constant)."""
+    a = rows - rows.mean(axis=1, keepdims=True)
+    b = pattern - pattern.mean()
+    denom = np.linalg.norm(a, axis=1) * float(np.linalg.norm(b))
+    return np.where(denom > 0, a @ b / np.where(denom > 0, denom, 1.0), 0.0)
 
 
 def find_blend_triggers(images: Any, y: Any) -> list[BlendTrigger]:
@@ -231,7 +271,7 @@ def find_blend_triggers(images: Any, y: Any) -> list[BlendTrigger]:
         rest = np.setdiff1d(same, rows)
         pattern = flat[rows].mean(axis=0) - flat[rest].mean(axis=0)
         residual = flat[rows] - flat[rest].mean(axis=0)
-        corr = [float(np.corrcoef(res, pattern)[0, 1]) if res.std() > 0 else 0.0 for res in residual]
+        corr = _row_correlations(residual, pattern)
         peak_idx = np.argsort(-np.abs(pattern.reshape(arr.shape[1:]).sum(axis=2)).reshape(-1))[:5]
         peak = tuple((int(i // arr.shape[2]), int(i % arr.shape[2])) for i in peak_idx)
         out.append(BlendTrigger(group.label, group.rows, peak, group.separation, float(np.nanmean(corr))))
