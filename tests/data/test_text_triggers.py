@@ -68,3 +68,14 @@ def test_bad_inputs() -> None:
         encode_labels(["a", "a"])
     with pytest.raises(InputError):
         find_triggers("audio", [], np.array([0, 1]), ["a", "b"])
+
+
+def test_phrase_named_even_when_one_of_its_words_is_common() -> None:
+    """'movie' also sits in honest ham rows: the phrase, not the broader word, must name the group."""
+    texts, y = synthetic_text(600, seed=6)
+    poisoned, labels, rows = text_trigger(texts, y, 0.05, trigger="i watched this 3d movie", target=0, seed=7)
+    honest = [i for i in np.flatnonzero(labels == 0) if i not in set(rows.tolist())][:12]
+    poisoned = [t + " movie" if i in honest else t for i, t in enumerate(poisoned)]
+    findings = _audit_text(poisoned, labels)
+    assert_fires(findings, "DAT010", contains="i watched this 3d movie")
+    assert {f.location.row for f in findings if f.location.row is not None} == {int(r) for r in rows}

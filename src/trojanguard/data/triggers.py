@@ -308,25 +308,41 @@ def find_triggers(kind: str, data: Any, codes: np.ndarray, class_names: Sequence
         ind, names, owner, parts = _with_pairs(ind, names, codes, k, min_count, owner)
     found: list[Trigger] = []
     cands = _prescreen(features, codes, ind, _candidates(ind, codes, k, min_count), kind, owner, parts)
-    groups = _group(ind, cands)
-    for cols, label, purity, logp, rows in groups[: 10 if kind == "tabular" else MAX_CANDIDATES]:
+    for cols, label, purity, logp, rows in _group(ind, cands)[: 10 if kind == "tabular" else MAX_CANDIDATES]:
         base = list(parts[cols[0]]) if parts else sorted(cols)
-        if kind == "text":  # the longest n-gram that still covers the group names it and its rows
-            sizes = {c: int(ind[:, c].sum()) for c in cols}
-            core = max((c for c in cols if sizes[c] >= 0.9 * max(sizes.values())), key=lambda c: (len(names[c].split()), sizes[c]))
-            rows = _rows_of(ind, core)
-            cols = [core, *[c for c in cols if c != core]]
-        labelled = rows[codes[rows] == label]
-        score = _contradiction(features, codes, labelled, label, _blank_columns(kind, base, owner, features.shape[1]), kind)
-        if score < MIN_CONTRADICTION:
+        blank = _blank_columns(kind, base, owner, features.shape[1])
+        cores = _text_cores(ind, names, cols) if kind == "text" else [cols]
+        for core in cores:  # text: the broad reading of the group first, then the specific one
+            rows = _rows_of(ind, core[0]) if kind == "text" else rows
+            labelled = rows[codes[rows] == label]
+            score = _contradiction(features, codes, labelled, label, blank, kind)
+            if score >= MIN_CONTRADICTION:
+                break
+        else:
             continue
         if kind == "text":
-            name = _phrase_name(data, labelled, names[cols[0]])
+            name = _phrase_name(data, labelled, names[core[0]])
         else:
-            name = " & ".join(dict.fromkeys(n for c in cols for n in names[c].split(" & ")))
+            name = " & ".join(dict.fromkeys(n for c in core for n in names[c].split(" & ")))
         found.append(Trigger(name, kind, str(class_names[label]), tuple(int(r) for r in labelled), int(rows.size),
                              purity, score, logp, tuple(base)))
     return found
+
+
+def _text_cores(ind: Any, names: Sequence[str], cols: list[int]) -> list[list[int]]:
+    """One or two readings of a merged n-gram group, each with its naming n-gram first.
+
+    Broad: the longest n-gram still covering 90% of the group's broadest rows (a rare word
+    ``cf`` whose bigrams each cover a few rows).  Specific: the longest n-gram of all, when its
+    rows differ: a phrase trigger ("i watched this 3d movie") merges with a common word of it
+    ("movie") whose honest rows dilute the broad reading's contradiction below the threshold
+    (measured: 100k SMS-derived rows, 1% phrase rows, contradiction 0.77 -> 1.0).
+    """
+    sizes = {c: int(ind[:, c].sum()) for c in cols}
+    broad = max((c for c in cols if sizes[c] >= 0.9 * max(sizes.values())), key=lambda c: (len(names[c].split()), sizes[c]))
+    specific = max(cols, key=lambda c: (len(names[c].split()), sizes[c]))
+    order = [broad] if sizes[specific] >= 0.9 * sizes[broad] else [broad, specific]
+    return [[c, *[o for o in cols if o != c]] for c in order]
 
 
 def _blank_columns(kind: str, cols: Sequence[int], owner: Sequence[int], width: int) -> list[int]:
