@@ -193,7 +193,7 @@ def _sq_dist(a: Any, b: Any) -> np.ndarray:
     cross = cross.toarray() if hasattr(cross, "toarray") else np.asarray(cross)
     na = np.asarray(a.multiply(a).sum(axis=1)).ravel() if hasattr(a, "multiply") else np.einsum("ij,ij->i", a, a)
     nb = np.asarray(b.multiply(b).sum(axis=1)).ravel() if hasattr(b, "multiply") else np.einsum("ij,ij->i", b, b)
-    return np.maximum(na[:, None] + nb[None, :] - 2.0 * cross, 0.0)
+    return np.asarray(np.maximum(na[:, None] + nb[None, :] - 2.0 * cross, 0.0))
 
 
 def _sample(rows: np.ndarray, size: int, seed: int = 0) -> np.ndarray:
