@@ -108,3 +108,26 @@ def test_image_folder(tmp_path: Path) -> None:
     ds = load_dataset(tmp_path)
     assert ds.images is not None and ds.images.shape == (4, 6, 6)
     assert list(ds.labels("label")) == ["cat", "cat", "dog", "dog"]
+
+
+def test_jsonl_with_a_new_key_per_line_is_bounded(tmp_path: Path) -> None:
+    """Each new key back-fills a column as long as the file so far: capped, not quadratic memory."""
+    from trojanguard.data.loaders import MAX_COLUMNS
+
+    p = tmp_path / "keys.jsonl"
+    p.write_text("".join(json.dumps({f"k{i}": i, "label": 1}) + "\n" for i in range(MAX_COLUMNS + 5)))
+    with pytest.raises(LimitExceeded, match="distinct columns"):
+        load_dataset(p)
+
+
+def test_csv_streams_many_rows_into_typed_columns(tmp_path: Path) -> None:
+    p = tmp_path / "big.csv"
+    with p.open("w") as fh:
+        fh.write("text,label,x\n")
+        fh.writelines(f"message number {i},{i % 2},{i * 0.5}\n" for i in range(20_000))
+    ds = load_dataset(p)
+    assert ds.rows == 20_000
+    assert ds.column("x").dtype == np.float64 and ds.column("x")[-1] == 19_999 * 0.5
+    assert ds.text("text")[3] == "message number 3"
+    with pytest.raises(LimitExceeded):
+        load_dataset(p, max_rows=19_999)

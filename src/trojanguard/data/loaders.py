@@ -28,6 +28,7 @@ __all__ = ["DEFAULT_MAX_ROWS", "Dataset", "load_dataset", "load_image_files"]
 
 DEFAULT_MAX_ROWS = 2_000_000
 MAX_FIELD = 1 << 20  # one CSV/JSON field
+MAX_COLUMNS = 4096  # distinct keys over a JSONL file: each new key costs a column as long as the file so far
 MAX_IMAGE_PIXELS = 4096 * 4096
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 
@@ -119,7 +120,10 @@ def _columns_from_records(path: Path, records: Iterable[dict[str, Any]], max_row
     for record in records:
         if n >= max_rows:
             raise _too_many(path, max_rows)
-        for key in record.keys() - cols.keys():
+        new_keys = record.keys() - cols.keys()
+        if len(cols) + len(new_keys) > MAX_COLUMNS:  # a key per line would cost rows x keys memory
+            raise LimitExceeded(f"{path}: more than {MAX_COLUMNS} distinct columns (row {n})", limit="columns")
+        for key in new_keys:
             cols[key] = [None] * n
         for key, values in cols.items():
             values.append(record.get(key))
