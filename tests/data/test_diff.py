@@ -219,6 +219,7 @@ def test_cli_sarif_and_output_file(tmp_path: Path) -> None:
         ("text,label\na,0\nb,1\n", "text,label\na,x\nb,y\n", ["--text", "text"], "share no label"),
         ("id,text,label\n1,a,0\n1,b,1\n", "id,text,label\n1,a,0\n", ["--text", "text", "--key", "id"], "repeats"),
         ("text,label\na,0\nb,1\n", "text,label\na,0\n", [], "say what the rows are"),
+        ("text,label\na,0\nb,1\n", "text,label\na,0\n", ["--images"], "holds no images"),
         ("text,label\na,0\nb,1\n", "text,label\na,0\n", ["--text", "text", "--fail-on", "bad"], "unknown severity"),
         ('text,label\n"a,0\n', "text,label\na,0\n", ["--text", "text"], "v1.csv"),
     ],

@@ -92,7 +92,8 @@ def run_diff(args: argparse.Namespace, console: Console) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     features = tuple(f.strip() for f in args.features.split(",") if f.strip()) if args.features else ()
-    report = diff(args.old, args.new, DiffOptions(label=args.label, text=args.text, features=features, key=args.key))
+    report = diff(args.old, args.new, DiffOptions(label=args.label, text=args.text, features=features, key=args.key,
+                                                     images=args.images))
     text = render(report, args.format, base=os.getcwd())
     if args.output:
         write_atomic(args.output, text)

@@ -99,6 +99,7 @@ class DiffOptions:
     text: str | None = None
     features: Sequence[str] = ()
     key: str | None = None
+    images: bool = False  # insist on image folders / image .npz files
 
 
 @dataclass(frozen=True)
@@ -139,6 +140,9 @@ class _Side:
 
 
 def _kind(old: Dataset, new: Dataset, opts: DiffOptions) -> str:
+    if opts.images and (old.images is None or new.images is None):
+        missing = old.path if old.images is None else new.path
+        raise UsageError(f"--images: {missing} holds no images (an image folder or an .npz with an image array)")
     if opts.text:
         return "text"
     if opts.features:
