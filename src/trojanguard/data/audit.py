@@ -190,7 +190,8 @@ def audit_details(ds: Dataset, opts: AuditOptions) -> AuditResult:
 
         sources = ds.text(opts.source)
         times = ds.numeric(opts.time).tolist() if opts.time else None
-        findings += feedback_findings(ds.path, sources, codes, probs, names, times)
+        findings += feedback_findings(ds.path, sources, codes, probs, names, times,
+                                      texts=data if kind == "text" else None, features=data if kind == "tabular" else None)
     return AuditResult(
         ds.path, kind, tuple(names), codes, probs, tuple(findings),
         images=data if kind == "images" else None,
