@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from builders.poison_images import badnets, blend, digits
+from builders.poison_images import badnets, badnets28, blend, blend28, digits, digits28
 from conftest import assert_fires, assert_silent
 from trojanguard.data.images import find_patch_triggers, image_trigger_findings
 from trojanguard.errors import MalformedInput
@@ -70,3 +70,67 @@ def test_tiny_and_single_class_inputs_do_not_crash() -> None:
     assert image_trigger_findings(np.zeros((3, 2, 2)), np.zeros(3), "t") == []
     rng = np.random.default_rng(0)
     assert image_trigger_findings(rng.random((20, 5, 5, 3)), rng.integers(0, 2, 20), "t") == []
+
+
+def _flips(y: np.ndarray, rate: float, *, targeted: bool, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    out = y.copy()
+    pool = np.flatnonzero(y != 0) if targeted else np.arange(y.size)
+    rows = np.sort(rng.choice(pool, size=int(round(rate * y.size)), replace=False))
+    for r in rows:
+        out[r] = 0 if targeted else rng.choice([c for c in range(10) if c != y[r]])
+    return out, rows
+
+
+@pytest.mark.parametrize("rate", [0.10, 0.20])
+def test_blend_that_is_half_the_target_class_or_more_is_found(clean: tuple[np.ndarray, np.ndarray], rate: float) -> None:
+    x, y, rows = blend(*clean, rate)  # 10%: half of class 0 is poisoned; 20%: two thirds
+    found = assert_fires(image_trigger_findings(x, y, "digits.npz"), "DAT104")
+    assert {f.location.row for f in found} == set(rows.tolist())
+
+
+@pytest.mark.parametrize("rate, targeted", [(0.10, False), (0.20, False), (0.20, True)])
+def test_label_flips_are_not_called_triggers(clean: tuple[np.ndarray, np.ndarray], rate: float, targeted: bool) -> None:
+    y, _ = _flips(clean[1], rate, targeted=targeted)
+    findings = image_trigger_findings(clean[0], y, "digits.npz")
+    assert_silent(findings, "DAT103")
+    assert_silent(findings, "DAT104")
+
+
+@pytest.fixture(scope="module")
+def clean28() -> tuple[np.ndarray, np.ndarray]:
+    return digits28(1500, seed=3)
+
+
+@pytest.mark.slow
+def test_badnets_on_28x28_names_the_patch(clean28: tuple[np.ndarray, np.ndarray]) -> None:
+    x, y, rows = badnets28(*clean28, 0.02)
+    (trigger,) = find_patch_triggers(x, y)
+    assert (trigger.row, trigger.col, trigger.height, trigger.label) == (24, 24, 3, "0")
+    assert trigger.values == (255.0, 0.0, 255.0, 0.0, 255.0, 0.0, 255.0, 0.0, 255.0)
+    assert set(trigger.rows) == set(rows.tolist())
+
+
+@pytest.mark.slow
+def test_blend_on_28x28_is_found_and_clean_28x28_is_silent(clean28: tuple[np.ndarray, np.ndarray]) -> None:
+    findings = image_trigger_findings(*clean28, "d")
+    assert_silent(findings, "DAT103")
+    assert_silent(findings, "DAT104")
+    x, y, rows = blend28(*clean28, 0.05)
+    # On 28x28 the digit never reaches the corners, where the blended pattern is a constant
+    # patch on every poisoned row: it is named as a DAT103 window holding the pattern's values.
+    found = assert_fires(image_trigger_findings(x, y, "d"), "DAT103")
+    assert {f.location.row for f in found} == set(rows.tolist())
+
+
+def test_window_search_on_a_sample_still_names_every_carrier(clean: tuple[np.ndarray, np.ndarray]) -> None:
+    import trojanguard.data.images as images
+
+    x, y, rows = badnets(*clean, 0.05)
+    old = images.SEARCH_ROWS
+    images.SEARCH_ROWS = 600  # the search sees a third of the rows; the carriers come from all of them
+    try:
+        (trigger,) = find_patch_triggers(x, y)
+    finally:
+        images.SEARCH_ROWS = old
+    assert set(trigger.rows) == set(rows.tolist())

@@ -9,6 +9,7 @@ from builders.poison_images import blend, digits
 from conftest import assert_fires, assert_silent
 from trojanguard.data.spectral import (
     activation_clusters,
+    proxy_representations,
     representation_findings,
     spectral_groups,
     spectral_scores,
@@ -87,3 +88,32 @@ def test_malformed_representations_are_refused(x: np.ndarray, y: np.ndarray) -> 
 def test_degenerate_inputs_do_not_crash() -> None:
     assert representation_findings(np.zeros((30, 4)), np.zeros(30), "z") == []
     assert spectral_scores(np.ones((1, 3)), np.zeros(1)).tolist() == [0.0]
+
+
+@pytest.mark.parametrize("rate", [0.10, 0.20])
+def test_poisoned_majority_of_the_target_class_is_found(rate: float) -> None:
+    # 10%: the poisoned rows are half of class 0, 20%: two thirds; size cannot pick the side.
+    x, y, rows = blend(*digits(), rate)
+    flat = x.reshape(len(x), -1)
+    (group,) = spectral_groups(flat, y, inputs=flat)
+    assert set(group.rows) == set(rows.tolist())
+    assert group.coherence > 0.42 and group.disagreement > 0.85
+
+
+def test_flipped_rows_share_no_trigger_and_are_silent() -> None:
+    x, y = digits()
+    rng = np.random.default_rng(0)
+    flipped = y.copy()
+    rows = rng.choice(y.size, size=y.size // 5, replace=False)
+    flipped[rows] = (y[rows] + rng.integers(1, 10, size=rows.size)) % 10
+    flat = x.reshape(len(x), -1)
+    findings = representation_findings(flat, flipped, "digits", inputs=flat)
+    assert_silent(findings, "DAT101")
+    assert_silent(findings, "DAT102")
+
+
+def test_proxy_accepts_image_arrays_and_trains_on_a_sample() -> None:
+    x, y, _ = blend(*digits(), 0.05)
+    reps = proxy_representations(x, y, kind="images", hidden=16, train_rows=600)
+    assert reps.shape == (len(x), 16)
+    assert np.isfinite(reps).all()

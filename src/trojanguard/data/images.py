@@ -63,7 +63,7 @@ MIN_DISAGREEMENT = 0.7  # triggers measure 0.99+ on digits; natural class-specif
 MAX_CANDIDATES = 10
 PROXY_ROWS = 5000  # rows the masked proxy is trained on
 CHECK_ROWS = 1000  # candidate rows it is asked about
-SEARCH_ROWS = 10_000  # images the window search runs on
+SEARCH_ROWS = 5000  # images the window search runs on (a 1% trigger keeps ~50 carriers)
 
 
 @dataclass(frozen=True)
