@@ -1074,11 +1074,18 @@ def _entries_torch(ck: Checkpoint) -> Iterator[tuple[str, str, tuple[int, ...], 
 def convert(source: str, output: str, limits: Limits | None = None) -> ConversionResult:
     """Convert ``source`` (torch zip/legacy checkpoint or plain ``.npz``) to safetensors and verify it.
 
+    An output ending in ``.skops`` converts a scikit-learn pickle or joblib file instead
+    (:func:`trojanguard.convert_sklearn.convert_to_skops`).
+
     Raises ConversionRefused naming the global (or dtype) outside the tensor vocabulary,
     MalformedInput/LimitExceeded for broken or oversized input; never executes the input.
     """
     limits = limits or Limits()
     try:
+        if output.endswith(".skops"):
+            from .convert_sklearn import convert_to_skops  # scikit-learn pickle / joblib -> skops
+
+            return convert_to_skops(source, output, limits)
         is_npz = False
         if _is_zip(source):
             with zipfile.ZipFile(source) as zf:

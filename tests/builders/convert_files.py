@@ -236,3 +236,140 @@ def tar_bytes(entries: Sequence[TarEntry], fmt: int | None = None) -> bytes:
 def legacy_tar_with(views: Sequence[View], storages: dict[str, bytes], storage_views: Sequence[StorageView] = (),
                     **meta: object) -> bytes:
     return tar_bytes(list(legacy_tar_members_with(views, storages, storage_views, **meta).items()))
+
+
+# --------------------------------------------------------------------------- scikit-learn / joblib -> skops
+# Fitted estimators are built from trusted objects in the test process and written with
+# pickle.dumps / joblib.dump (writing is safe; only loading executes).  The hostile files are
+# written the same way from objects whose pickled form names a dangerous global.
+
+
+def sklearn_models() -> dict[str, object]:
+    """Small fitted models: logistic regression, a forest (Tree reduce), a scaler+SVC and a text pipeline."""
+    import numpy as np
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVC
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(80, 5))
+    y = (x[:, 0] + x[:, 1] > 0).astype(int)
+    docs = ["cheap pills now", "meeting at noon", "win money now", "lunch at noon today"] * 4
+    return {
+        "logreg": LogisticRegression().fit(x, y),
+        "forest": RandomForestClassifier(n_estimators=5, random_state=0).fit(x, y),
+        "svc": make_pipeline(StandardScaler(), SVC()).fit(x, y),
+        "tfidf": make_pipeline(TfidfVectorizer(), LogisticRegression()).fit(docs, [1, 0, 1, 0] * 4),
+    }
+
+
+def sklearn_file(obj: object, how: str) -> bytes:
+    """``obj`` as ``pickle`` (protocol 2/4/5: ``p2``...), ``joblib`` or ``joblib3`` (compress=3) / ``joblib-gzip``."""
+    import io
+    import pickle
+
+    if how.startswith("p"):
+        return pickle.dumps(obj, protocol=int(how[1:]))
+    import joblib
+
+    buf = io.BytesIO()
+    compress: object = {"joblib": 0, "joblib3": 3, "joblib-gzip": ("gzip", 3)}[how]
+    joblib.dump(obj, buf, compress=compress)  # type: ignore[arg-type]
+    return buf.getvalue()
+
+
+class _TreeWith:
+    """Pickles as ``sklearn.tree._tree.Tree(4, [2], 1)`` with a chosen (hostile) state."""
+
+    def __init__(self, state: dict[str, object], n_features: int = 4) -> None:
+        self.state, self.n_features = state, n_features
+
+    def __reduce__(self) -> tuple[object, ...]:
+        import numpy as np
+        from sklearn.tree._tree import Tree
+
+        return (Tree, (self.n_features, np.array([2], dtype=np.intp), 1), self.state)
+
+
+def tree_with_bad_child() -> bytes:
+    """A Tree whose root points at a child past the node array (an out-of-bounds read at predict)."""
+    import pickle
+
+    import numpy as np
+    from sklearn.tree import DecisionTreeClassifier
+
+    x = np.arange(40, dtype=float).reshape(10, 4)
+    tree = DecisionTreeClassifier(max_depth=2, random_state=0).fit(x, [0] * 5 + [1] * 5).tree_
+    state = tree.__getstate__()
+    nodes = state["nodes"].copy()
+    nodes["left_child"][0] = 10_000
+    state["nodes"] = nodes
+    return pickle.dumps(_TreeWith(state), protocol=4)
+
+
+def hostile_sklearn_files() -> dict[str, bytes]:
+    """A FunctionTransformer(func=os.system), a non-allowlisted class and a bad tree, as pickle and joblib."""
+    import collections
+    import os
+    import pickle
+
+    from sklearn.preprocessing import FunctionTransformer
+
+    out = {
+        "function-transformer-os-system.pkl": pickle.dumps(FunctionTransformer(func=os.system), protocol=4),
+        "counter-not-allowlisted.pkl": pickle.dumps(collections.Counter(a=1), protocol=4),
+        "tree-child-out-of-bounds.pkl": tree_with_bad_child(),
+    }
+    out["function-transformer-os-system.joblib"] = sklearn_file(FunctionTransformer(func=os.system), "joblib3")
+    return out
+
+
+def tree_built_twice() -> bytes:
+    """A valid Tree BUILD followed by a second BUILD with out-of-bounds nodes (a validation bypass attempt)."""
+    import pickle
+
+    import numpy as np
+    from sklearn.tree import DecisionTreeClassifier
+
+    x = np.arange(40, dtype=float).reshape(10, 4)
+    state = DecisionTreeClassifier(max_depth=2, random_state=0).fit(x, [0] * 5 + [1] * 5).tree_.__getstate__()
+    bad = dict(state, nodes=state["nodes"].copy())
+    bad["nodes"]["left_child"][0] = 10_000
+    first = pickle.dumps(_TreeWith(state), protocol=2)
+    second = pickle.dumps(bad, protocol=2)
+    assert first.endswith(b"b.") and second.startswith(b"\x80\x02")
+    return first[:-1] + second[2:-1] + b"b."
+
+
+def forest_with_a_wider_tree() -> bytes:
+    """A forest whose first tree expects more features than the forest checks its input for."""
+    import pickle
+
+    import numpy as np
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.tree import DecisionTreeClassifier
+
+    x = np.random.default_rng(1).normal(size=(40, 6))
+    y = (x[:, 5] > 0).astype(int)
+    forest = RandomForestClassifier(n_estimators=2, random_state=0).fit(x[:, :3], y)
+    forest.estimators_[0] = DecisionTreeClassifier(random_state=0).fit(x, y)
+    return pickle.dumps(forest, protocol=4)
+
+
+def unsupported_sklearn_files() -> dict[str, bytes]:
+    """Real estimators the vocabulary cannot express safely: refused, not converted."""
+    import pickle
+
+    import numpy as np
+    from sklearn.ensemble import GradientBoostingClassifier, HistGradientBoostingClassifier, IsolationForest
+
+    x = np.random.default_rng(2).normal(size=(60, 3))
+    y = (x[:, 0] > 0).astype(int)
+    return {
+        "isolation-forest.pkl": pickle.dumps(IsolationForest(n_estimators=3, random_state=0).fit(x), protocol=4),
+        "gradient-boosting.pkl": pickle.dumps(GradientBoostingClassifier(n_estimators=3).fit(x, y), protocol=4),
+        "hist-gradient-boosting.pkl": pickle.dumps(HistGradientBoostingClassifier(max_iter=3).fit(x, y), protocol=4),
+    }
