@@ -42,7 +42,7 @@ from typing import Any
 
 from .artifact import Limits
 from .convert import _OPS, ConversionRefused, ConversionResult, _Global, _Reader
-from .errors import LimitExceeded, MalformedInput
+from .errors import Error, LimitExceeded, MalformedInput
 
 __all__ = ["SkopsVocabulary", "convert_to_skops", "read_sklearn_pickle"]
 
@@ -79,9 +79,9 @@ class SkopsVocabulary:
             tt = importlib.import_module("skops.io._trusted_types")
         except ImportError as exc:
             raise ConversionRefused(
-                "converting to .skops needs the skops package (pip install 'trojanguard[formats]' or pip install skops)"
+                "converting to .skops needs the skops package (pip install 'trojanguard[convert]')"
             ) from exc
-        self.classes = frozenset(tt.SKLEARN_ESTIMATOR_TYPE_NAMES) | frozenset(tt.SKLEARN_INTERNAL_TYPE_NAMES)
+        self.classes = frozenset(tt.SKLEARN_ESTIMATOR_TYPE_NAMES) | frozenset(getattr(tt, "SKLEARN_INTERNAL_TYPE_NAMES", ()))
         self.dtype_types = frozenset(tt.NUMPY_DTYPE_TYPE_NAMES)
 
 
@@ -560,7 +560,12 @@ def convert_to_skops(source: str, output: str, limits: Limits | None = None) -> 
             sio.dump(obj, tmp)
         except Exception as exc:  # noqa: BLE001 - skops raises many types for objects it cannot express
             raise ConversionRefused(f"skops cannot express this object: {type(exc).__name__}: {exc}") from exc
-        _verify(sio, tmp, obj, built)
+        try:
+            _verify(sio, tmp, obj, built)
+        except Error:
+            raise
+        except Exception as exc:  # noqa: BLE001 - skops/sklearn failures while checking are a failed verification
+            raise MalformedInput(f"verification failed: {type(exc).__name__}: {exc}") from exc
         os.replace(tmp, output)
     except BaseException:
         if os.path.exists(tmp):
