@@ -210,20 +210,28 @@ def _lsh_clusters(sig: np.ndarray, bands: int, rows_per_band: int) -> np.ndarray
     with np.errstate(over="ignore"):
         for b in range(bands):
             key = (sig[:, b * rows_per_band:(b + 1) * rows_per_band] * mix).sum(axis=1, dtype=np.uint64)
-            _, inv = np.unique(key, return_inverse=True)
-            first = np.full(int(inv.max()) + 1 if n else 0, n, dtype=np.int64)
-            np.minimum.at(first, inv, idx)
-            rep = first[inv]
+            _, first, inv = np.unique(key, return_index=True, return_inverse=True)
+            rep = first[inv.reshape(-1)]
             linked = rep != idx
             src.append(idx[linked])
             dst.append(rep[linked])
     a, b2 = (np.concatenate(src), np.concatenate(dst)) if src else (np.zeros(0, np.int64), np.zeros(0, np.int64))
-    pairs = np.unique(np.stack([a, b2], axis=1), axis=0) if a.size else np.zeros((0, 2), np.int64)
-    keep = (sig[pairs[:, 0]] == sig[pairs[:, 1]]).mean(axis=1) >= DUP_SIMILARITY if pairs.size else np.zeros(0, bool)
-    pairs = pairs[keep]
+    flat = np.unique(a * n + b2)
+    pairs = np.stack([flat // n, flat % n], axis=1)
+    pairs = pairs[_similar(sig, pairs)]
     graph = coo_matrix((np.ones(len(pairs)), (pairs[:, 0], pairs[:, 1])), shape=(n, n))
     labels: np.ndarray = np.asarray(connected_components(graph, directed=False)[1], dtype=np.int64)
     return labels
+
+
+def _similar(sig: np.ndarray, pairs: np.ndarray, chunk: int = 50_000) -> np.ndarray:
+    """Which candidate pairs agree on enough hashes; chunked so memory stays bounded."""
+    need = DUP_SIMILARITY * sig.shape[1]
+    keep = np.zeros(len(pairs), dtype=bool)
+    for lo in range(0, len(pairs), chunk):
+        part = pairs[lo:lo + chunk]
+        keep[lo:lo + chunk] = (sig[part[:, 0]] == sig[part[:, 1]]).sum(axis=1) >= need
+    return keep
 
 
 def _feature_clusters(features: Any) -> np.ndarray:
