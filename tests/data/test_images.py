@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -134,3 +137,16 @@ def test_window_search_on_a_sample_still_names_every_carrier(clean: tuple[np.nda
     finally:
         images.SEARCH_ROWS = old
     assert set(trigger.rows) == set(rows.tolist())
+
+
+@pytest.mark.slow
+def test_data_audit_of_an_image_npz_names_the_patch_rows(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("cleanlab")
+    from trojanguard.cli import main
+
+    x, y, rows = badnets(*digits(), 0.02)
+    np.savez(tmp_path / "d.npz", images=x, label=y)
+    assert main(["data", "audit", str(tmp_path / "d.npz"), "-f", "json"]) == 1
+    out = json.loads(capsys.readouterr().out)
+    flagged = {f["row"] for f in out["findings"] if f["rule_id"] == "DAT103"}
+    assert flagged == {int(r) for r in rows}

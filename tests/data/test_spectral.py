@@ -117,3 +117,11 @@ def test_proxy_accepts_image_arrays_and_trains_on_a_sample() -> None:
     reps = proxy_representations(x, y, kind="images", hidden=16, train_rows=600)
     assert reps.shape == (len(x), 16)
     assert np.isfinite(reps).all()
+
+
+def test_image_inputs_are_flattened_and_row_counts_checked() -> None:
+    x, y, rows = blend(*digits(), 0.05)
+    (group,) = spectral_groups(x.reshape(len(x), -1), y, inputs=x)  # (n, 8, 8) images as inputs
+    assert set(group.rows) == set(rows.tolist())
+    with pytest.raises(MalformedInput):
+        spectral_groups(x.reshape(len(x), -1), y, inputs=x[:-1])

@@ -234,11 +234,20 @@ def find_patch_triggers(
         search = np.sort(np.random.default_rng(0).choice(search, size=SEARCH_ROWS, replace=False))
     support = min_support if min_support is not None else max(5, int(0.002 * search.size))
     q = _quantise(arr[search], lo, hi)
-    triggers = []
+    full = []
     for rows, _, _, r, c, k in _candidates(q, codes[search], values.size, sizes, support):
         rows, code, purity = _carriers(arr, codes, int(search[rows[0]]), (r, c, k), lo, hi)
-        if purity < MIN_PURITY:
-            continue
+        if purity >= MIN_PURITY:
+            full.append((rows, code, purity, r, c, k))
+    # Ranked again on the whole set: in the sample a window one pixel larger than the trigger
+    # can tie with it (blank margin); over all rows the trigger's own window has the most carriers.
+    full.sort(key=lambda item: (-item[0].size, -item[5]))
+    kept: list[Any] = []
+    for item in full:
+        if _is_new(kept, item[0]):
+            kept.append(item)
+    triggers = []
+    for rows, code, purity, r, c, k in kept:
         disagreement = _masked_disagreement(arr, codes, rows, (r, c, k))
         if disagreement < MIN_DISAGREEMENT:
             continue

@@ -297,6 +297,18 @@ def _neighbour_mean(inputs: Any, pool: np.ndarray, hits: np.ndarray) -> Any:
     return out if hasattr(out, "tocsr") else np.asarray(out)
 
 
+def _as_inputs(inputs: Any, rows: int) -> Any:
+    """Raw inputs as a 2-D row matrix (images are flattened; sparse matrices pass through)."""
+    if inputs is None or hasattr(inputs, "tocsr"):
+        out = inputs
+    else:
+        arr = np.asarray(inputs, dtype=np.float64)
+        out = arr.reshape(arr.shape[0], -1) if arr.ndim >= 2 else arr.reshape(-1, 1)
+    if out is not None and out.shape[0] != rows:
+        raise MalformedInput(f"{out.shape[0]} input rows for {rows} representation rows")
+    return out
+
+
 def _passes(p: _Profile) -> bool:
     return p.disagreement >= MIN_DISAGREEMENT and p.coherence >= MIN_COHERENCE
 
@@ -337,6 +349,7 @@ def spectral_groups(
     contradiction test that tells a backdoor from a natural sub-style of the class.
     """
     arr, labels = _check(x, y)
+    inputs = _as_inputs(inputs, arr.shape[0])
     groups = []
     for value, idx in _classes(labels):
         if idx.size < 4 * MIN_GROUP:
@@ -382,6 +395,7 @@ def activation_group_list(
 ) -> list[SuspectGroup]:
     """Chen et al.'s activation clustering, returning the flagged group per class."""
     arr, labels = _check(x, y)
+    inputs = _as_inputs(inputs, arr.shape[0])
     groups = []
     for value, idx in _classes(labels):
         if idx.size < 4 * MIN_GROUP:
