@@ -15,7 +15,7 @@ from trojanguard.data.feedback import (
     near_duplicate_clusters,
     normalise_text,
 )
-from trojanguard.data.labels import encode_labels, oof_probabilities, proxy_features
+from trojanguard.data.labels import encode_labels, proxy_features
 from trojanguard.errors import MalformedInput
 
 pytest.importorskip("sklearn")
@@ -24,7 +24,7 @@ pytest.importorskip("sklearn")
 def _audit(rows: list[dict[str, object]]) -> list:  # type: ignore[type-arg]
     texts = [str(r["text"]) for r in rows]
     codes, names = encode_labels([r["label"] for r in rows])
-    probs = oof_probabilities("text", proxy_features("text", texts), codes)
+    probs = _nb_consensus(texts, codes)
     return feedback_findings("feedback.jsonl", [r["source"] for r in rows], codes, probs, names,
                              [float(r["time"]) for r in rows])  # type: ignore[arg-type]
 

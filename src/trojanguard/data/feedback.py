@@ -89,6 +89,7 @@ BANDS, BAND_ROWS = 16, 3
 DUP_SIMILARITY = 0.5
 MIN_CAMPAIGN_ROWS = 4
 MIN_BURST_EVENTS = 5
+MAX_SCAN_EVENTS = 20_000
 EXCERPT_CHARS = 60
 MAX_EVIDENCE_ROWS = 200
 
@@ -386,7 +387,8 @@ def _scan_label(ev: np.ndarray, all_t: np.ndarray, share: float) -> tuple[np.nda
 
     lo_l, hi_l, k_l, n_l = [], [], [], []
     for m in _window_sizes(ev.size):
-        i = np.arange(ev.size - m)
+        # on huge streams wide windows need not start at every event (bounded memory)
+        i = np.arange(0, ev.size - m, 1 if ev.size <= MAX_SCAN_EVENTS else max(1, int(m) // 8))
         lo, hi = ev[i], ev[i + m]
         lo_l.append(lo)
         hi_l.append(hi)
