@@ -161,11 +161,14 @@ def _candidates(q: np.ndarray, codes: np.ndarray, n_labels: int, sizes: Sequence
                     found.append((rows, code, purity, r, c, k))
     found.sort(key=lambda item: (-item[0].size, -item[5]))  # most rows first, then the larger window
     kept: list[Any] = []
+    groups = 0
     for item in found:
-        if _is_new(kept, item[0]):
-            kept.append(item)
-        if len(kept) == MAX_CANDIDATES:
+        # Windows that mark the same rows stay together here (on a sample a window with a blank
+        # margin ties with the trigger's own); the caller ranks them on all rows and keeps one.
+        groups += _is_new(kept, item[0])
+        if groups > MAX_CANDIDATES or len(kept) == 6 * MAX_CANDIDATES:
             break
+        kept.append(item)
     return kept
 
 
