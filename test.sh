@@ -8,4 +8,7 @@ echo "== ruff" >&2
 echo "== mypy (strict)" >&2
 .venv/bin/mypy
 echo "== pytest" >&2
+# One BLAS/OpenMP thread per test worker: two workers on two cores, each with a BLAS pool of
+# its own, oversubscribe the machine and made the data tests several times slower.
+export OMP_NUM_THREADS="${OMP_NUM_THREADS:-1}" OPENBLAS_NUM_THREADS="${OPENBLAS_NUM_THREADS:-1}" MKL_NUM_THREADS="${MKL_NUM_THREADS:-1}"
 .venv/bin/pytest -n 2 -q "$@"

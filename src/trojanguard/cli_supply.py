@@ -48,10 +48,13 @@ def run_env_verify(args: argparse.Namespace, console: Console) -> int:
 
 
 def register_convert(subparsers: Subparsers) -> None:
-    """``trojanguard convert``: torch checkpoint / .npz to safetensors without unpickling."""
-    p = subparsers.add_parser("convert", help="convert a torch checkpoint or .npz to safetensors (nothing is executed)")
-    p.add_argument("source", metavar="MODEL", help="a torch .pt/.pth/.bin checkpoint (zip or legacy) or a .npz")
-    p.add_argument("--output", "-o", required=True, metavar="FILE", help="the .safetensors file to write")
+    """``trojanguard convert``: torch checkpoint / .npz to safetensors, sklearn pickle to skops, without unpickling."""
+    p = subparsers.add_parser("convert", help="convert a torch checkpoint or .npz to safetensors, an sklearn/joblib pickle "
+                                              "to .skops (nothing is executed)")
+    p.add_argument("source", metavar="MODEL", help="a torch .pt/.pth/.bin checkpoint (zip, legacy or legacy tar), a .npz, "
+                                                   "or a scikit-learn pickle / joblib file")
+    p.add_argument("--output", "-o", required=True, metavar="FILE",
+                   help="the .safetensors file to write (.skops for a scikit-learn model)")
     p.set_defaults(handler=run_convert)
 
 
