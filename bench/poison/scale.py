@@ -31,13 +31,16 @@ from scenarios import DEFAULT_WHEEL, ROOT  # noqa: E402
 
 OUT = ROOT / "bench/.cache/poison-scale"
 PYTHON = Path(sys.executable)
-WRAPPER = (
+WRAPPER = (  # runs the CLI with a timeout so that a timed-out audit is killed, not orphaned
     "import json, resource, subprocess, sys, time\n"
     "t = time.perf_counter()\n"
-    "p = subprocess.run(sys.argv[1:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)\n"
-    "print(json.dumps({'rc': p.returncode, 'wall_s': time.perf_counter() - t,\n"
-    "                  'peak_rss_mib': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024,\n"
-    "                  'stderr': p.stderr.decode('utf-8', 'replace')[-2000:]}))\n"
+    "try:\n"
+    "    p = subprocess.run(sys.argv[2:], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=float(sys.argv[1]))\n"
+    "    rc, err = p.returncode, p.stderr.decode('utf-8', 'replace')[-2000:]\n"
+    "except subprocess.TimeoutExpired:\n"
+    "    rc, err = 'timeout', ''\n"
+    "print(json.dumps({'rc': rc, 'wall_s': time.perf_counter() - t,\n"
+    "                  'peak_rss_mib': resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 'stderr': err}))\n"
 )
 
 
@@ -103,7 +106,8 @@ def audit(data: Path, extra: list[str], timeout: int) -> dict[str, object]:
            "--format", "json", "--output", str(report)]
     try:
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT / "src"), os.environ.get("PYTHONPATH")]))}
-        done = subprocess.run([str(PYTHON), "-c", WRAPPER, *cmd], capture_output=True, timeout=timeout, check=False, env=env)
+        done = subprocess.run([str(PYTHON), "-c", WRAPPER, str(timeout), *cmd], capture_output=True, timeout=timeout + 60,
+                              check=False, env=env)
     except subprocess.TimeoutExpired:
         return {"rc": "timeout", "wall_s": float(timeout), "peak_rss_mib": float("nan")}
     result: dict[str, object] = json.loads(done.stdout.decode() or "{}")
