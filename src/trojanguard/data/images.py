@@ -279,15 +279,35 @@ def find_blend_triggers(images: Any, y: Any) -> list[BlendTrigger]:
     out = []
     for group in spectral_groups(flat, labels, inputs=flat):
         rows = np.asarray(group.rows)
-        same = np.flatnonzero(labels.astype(str) == group.label)
-        rest = np.setdiff1d(same, rows)
-        pattern = flat[rows].mean(axis=0) - flat[rest].mean(axis=0)
-        residual = flat[rows] - flat[rest].mean(axis=0)
+        residual = _residual_to_other_classes(flat, labels.astype(str), rows, group.label)
+        pattern = residual.mean(axis=0)
         corr = _row_correlations(residual, pattern)
-        peak_idx = np.argsort(-np.abs(pattern.reshape(arr.shape[1:]).sum(axis=2)).reshape(-1))[:5]
+        peak_idx = np.argsort(-pattern.reshape(arr.shape[1:]).sum(axis=2).reshape(-1))[:5]
         peak = tuple((int(i // arr.shape[2]), int(i % arr.shape[2])) for i in peak_idx)
         out.append(BlendTrigger(group.label, group.rows, peak, group.separation, float(np.nanmean(corr))))
     return out
+
+
+def _residual_to_other_classes(flat: np.ndarray, labels: np.ndarray, rows: np.ndarray, label: str,
+                               k: int = 3, probe: int = 500, pool: int = 5000) -> np.ndarray:
+    """Each (sampled) group row minus the mean of its ``k`` nearest rows of *other* classes.
+
+    A blended row is another class's image plus the pattern, so this residual is the pattern
+    (minus a little of the image) whatever digit carries it; the older difference against the
+    rest of the target class was dominated by the digits' shapes (the "pattern" peaked where
+    the target digit is hollow).  Bounded: ``probe`` group rows against ``pool`` other rows.
+    """
+    rng = np.random.default_rng(0)
+    mine = rows if rows.size <= probe else rng.choice(rows, probe, replace=False)
+    others = np.flatnonzero(labels != label)
+    if others.size == 0:
+        return np.zeros((mine.size, flat.shape[1]))
+    others = others if others.size <= pool else rng.choice(others, pool, replace=False)
+    a, b = flat[mine].astype(np.float64), flat[others].astype(np.float64)
+    dist = (a * a).sum(1)[:, None] - 2.0 * a @ b.T + (b * b).sum(1)[None, :]
+    kk = min(k, others.size)
+    near = np.argpartition(dist, kk - 1, axis=1)[:, :kk]
+    return np.asarray(a - b[near].mean(axis=1))
 
 
 def _patch_findings(trigger: PatchTrigger, path: str) -> list[Finding]:
