@@ -25,6 +25,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from .analyzers.containers import pax_records, tar_number, tar_text
 from .artifact import Limits
 from .errors import Error, InputError, LimitExceeded, MalformedInput
 
@@ -553,48 +554,16 @@ def _is_tar(fh: IO[bytes]) -> bool:
     return len(block) == 512 and block[257:262] == b"ustar"
 
 
-def _tar_number(field: bytes) -> int:
-    if field[:1] == b"\x80":
-        return int.from_bytes(field[1:], "big")
-    if field[:1] and field[0] & 0x80:
-        raise MalformedInput("tar header holds a negative number")
-    text = field.replace(b"\x00", b" ").strip()
-    try:
-        return int(text, 8) if text else 0
-    except ValueError as exc:
-        raise MalformedInput(f"tar header number {text[:16]!r} is not octal") from exc
-
-
-def _tar_text(field: bytes) -> str:
-    return field.split(b"\x00", 1)[0].decode("utf-8", "surrogateescape")
-
-
-def _pax_records(blob: bytes) -> dict[str, str]:
-    """``"<len> key=value\\n"`` records; only ``path`` and ``size`` matter here."""
-    out: dict[str, str] = {}
-    pos = 0
-    while pos < len(blob) and blob[pos:pos + 1] != b"\x00":
-        space = blob.find(b" ", pos)
-        length = int(blob[pos:space]) if space > pos and blob[pos:space].isdigit() else 0
-        record = blob[space + 1 : pos + length]
-        if length <= 0 or pos + length > len(blob) or b"=" not in record or not record.endswith(b"\n"):
-            raise MalformedInput("tar PAX header is malformed")
-        key, _, value = record[:-1].partition(b"=")
-        out[key.decode("utf-8", "surrogateescape")] = value.decode("utf-8", "surrogateescape")
-        pos += length
-    return out
-
-
 def _tar_header(block: bytes, pos: int) -> tuple[str, bytes, int]:
     """Name, type flag and size of the header block at ``pos`` (checksum verified)."""
-    stored = _tar_number(block[148:156])
+    stored = tar_number(block[148:156])
     unsigned = sum(block[:148]) + 8 * 32 + sum(block[156:])
     signed = sum(b - 256 if b > 127 else b for b in block[:148] + block[156:]) + 8 * 32
     if stored not in (unsigned, signed):
         raise MalformedInput("tar header checksum does not match", offset=pos)
-    name = _tar_text(block[0:100])
-    prefix = _tar_text(block[345:500]) if block[257:263] == b"ustar\x00" else ""
-    return (f"{prefix}/{name}" if prefix else name), block[156:157], _tar_number(block[124:136])
+    name = tar_text(block[0:100])
+    prefix = tar_text(block[345:500]) if block[257:263] == b"ustar\x00" else ""
+    return (f"{prefix}/{name}" if prefix else name), block[156:157], tar_number(block[124:136])
 
 
 def _tar_members(fh: IO[bytes], file_size: int) -> dict[str, _TarMember]:
@@ -614,7 +583,7 @@ def _tar_members(fh: IO[bytes], file_size: int) -> dict[str, _TarMember]:
             if size > _TAR_MAX_META or pos + 512 + size > file_size:
                 raise LimitExceeded(f"tar extended header of {size} bytes", limit="max_in_memory", offset=pos)
             blob = fh.read(size)
-            pending = {**pending, **_pax_records(blob)} if kind == b"x" else {**pending, "path": _tar_text(blob)}
+            pending = {**pending, **pax_records(blob, strict=True)} if kind == b"x" else {**pending, "path": tar_text(blob)}
         else:
             name, size = pending.get("path", name), int(pending.get("size", size))
             pending = {}

@@ -959,8 +959,8 @@ def _torch_tar_hint(name: str) -> str | None:
     return Format.TORCH_LEGACY.value if name in ("storages", "tensors") else Format.PICKLE.value
 
 
-def _tar_number(field_: bytes) -> int:
-    """Octal (NUL/space padded) or GNU base-256 number field."""
+def tar_number(field_: bytes) -> int:
+    """Octal (NUL/space padded) or GNU base-256 number field (shared with ``convert``'s tar reader)."""
     if field_[:1] in (b"\x80", b"\xff"):
         value = int.from_bytes(field_[1:], "big")
         return -value if field_[:1] == b"\xff" else value
@@ -970,30 +970,30 @@ def _tar_number(field_: bytes) -> int:
     try:
         return int(text, 8)
     except ValueError:
-        raise MalformedInput(f"tar number field {field_!r} is not octal") from None
+        raise MalformedInput(f"tar number field {field_[:16]!r} is not octal") from None
 
 
-def _tar_text(field_: bytes) -> str:
+def tar_text(field_: bytes) -> str:
     return field_.split(b"\x00", 1)[0].decode("utf-8", "surrogateescape")
 
 
-def _pax_records(data: bytes) -> dict[str, str]:
-    """``"<len> key=value\\n"`` records; malformed ones end the parse (like tarfile)."""
+def pax_records(data: bytes, *, strict: bool = False) -> dict[str, str]:
+    """``"<len> key=value\\n"`` records up to NUL padding.  A malformed record ends the parse
+    (the scanner keeps what it has), or with ``strict`` raises (conversion: torch's reader,
+    ``tarfile``, would refuse the header, so we must not guess)."""
     out: dict[str, str] = {}
     pos = 0
-    while pos < len(data):
+    while pos < len(data) and data[pos : pos + 1] != b"\x00":
         space = data.find(b" ", pos)
-        if space < 0:
+        digits = data[pos:space] if space > pos else b""
+        length = int(digits) if digits.isdigit() else 0
+        record = data[space + 1 : pos + length]
+        if length <= 0 or pos + length > len(data) or b"=" not in record or not record.endswith(b"\n"):
+            if strict:
+                raise MalformedInput("tar PAX header is malformed")
             break
-        try:
-            length = int(data[pos:space])
-        except ValueError:
-            break
-        if length <= 0:
-            break
-        record = data[space + 1 : pos + length].rstrip(b"\n")
-        key, _, value = record.partition(b"=")
-        out[key.decode("utf-8", "replace")] = value.decode("utf-8", "surrogateescape")
+        key, _, value = record[:-1].partition(b"=")
+        out[key.decode("utf-8", "surrogateescape")] = value.decode("utf-8", "surrogateescape")
         pos += length
     return out
 
@@ -1019,7 +1019,7 @@ def _iter_tar(stream: BinaryIO, total: int | None) -> Iterator[_TarMember]:
             return
         _check_tar_checksum(header, pos)
         typeflag = header[156:157]
-        size = _tar_number(header[124:136])
+        size = tar_number(header[124:136])
         if typeflag not in (b"x", b"L", b"K") and "size" in pending:
             size = _pax_size(pending.pop("size"), pos)
         if size < 0:
@@ -1031,11 +1031,11 @@ def _iter_tar(stream: BinaryIO, total: int | None) -> Iterator[_TarMember]:
         if typeflag in (b"x", b"L", b"K"):
             pending.update(_tar_meta(stream, typeflag, data_offset, size))
             continue
-        name = _tar_text(header[0:100])
+        name = tar_text(header[0:100])
         if header[257:263] == b"ustar\x00" and header[345:346] != b"\x00":
-            name = _tar_text(header[345:500]) + "/" + name
+            name = tar_text(header[345:500]) + "/" + name
         name = pending.pop("path", name)
-        linkname = pending.pop("linkpath", _tar_text(header[157:257]))
+        linkname = pending.pop("linkpath", tar_text(header[157:257]))
         pending.clear()
         yield _TarMember(name, typeflag, size, data_offset, linkname)
 
@@ -1048,7 +1048,7 @@ def _pax_size(text: str, pos: int) -> int:
 
 
 def _check_tar_checksum(header: bytes, pos: int) -> None:
-    stored = _tar_number(header[148:156])
+    stored = tar_number(header[148:156])
     computed = sum(header[:148]) + 8 * 32 + sum(header[156:])
     if stored != computed:
         raise MalformedInput(f"tar header checksum mismatch at offset {pos}", offset=pos)
@@ -1059,8 +1059,8 @@ def _tar_meta(stream: BinaryIO, typeflag: bytes, offset: int, size: int) -> dict
         raise LimitExceeded(f"tar extended header of {size} bytes", limit="max_in_memory", offset=offset)
     data = _read_at(stream, offset, size)
     if typeflag == b"x":
-        return _pax_records(data)
-    return {"path" if typeflag == b"L" else "linkpath": _tar_text(data)}
+        return pax_records(data)
+    return {"path" if typeflag == b"L" else "linkpath": tar_text(data)}
 
 
 def _unsafe_path(name: str) -> str | None:
