@@ -49,7 +49,11 @@ def test_audit_json_rows_exit_code_and_html(tmp_path: Path, capsys: pytest.Captu
     code = main(["data", "audit", str(tmp_path / "d.csv"), "--text", "text", "--source", "source", "--time", "ts",
                  "-f", "json", "--html", str(page)])
     assert code == 1
-    out = json.loads(capsys.readouterr().out)
+    captured = capsys.readouterr()
+    out = json.loads(captured.out)  # progress never mixes into the report
+    stages = [line for line in captured.err.splitlines() if line.startswith("trojanguard: data audit: ")]
+    assert any("600 text rows" in line and "out-of-fold proxy" in line for line in stages)
+    assert any("trigger search" in line for line in stages) and any("feedback sources" in line for line in stages)
     flagged = {f["row"] for f in out["findings"] if f["rule_id"] == "DAT010" and f["row"] is not None}
     assert flagged == {int(r) for r in rows}
     html = page.read_text(encoding="utf-8")
@@ -152,3 +156,11 @@ def test_images_option_misuse(tmp_path: Path, capsys: pytest.CaptureFixture[str]
     rows = table.read_text().splitlines()  # a second column naming the same files makes the guess ambiguous
     table.write_text("\n".join([rows[0] + ",copy"] + [r + "," + r.split(",")[0] for r in rows[1:]]) + "\n")
     _fails(["data", "audit", str(table), "--images", str(tmp_path / "images")], capsys, "pick one with --image-column")
+
+
+def test_quiet_audit_prints_no_progress(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    texts, y = synthetic_text(200, seed=3)
+    _csv(tmp_path / "q.csv", texts, y)
+    main(["data", "audit", str(tmp_path / "q.csv"), "--text", "text", "-q", "-f", "json"])
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["findings"] is not None and captured.err == ""

@@ -16,7 +16,9 @@ out-of-fold probabilities, spectral scores, the triggers, the rows themselves) i
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -162,7 +164,21 @@ def _guess_image_column(ds: Dataset, opts: AuditOptions) -> str:
     raise UsageError(f"{ds.path}: columns {', '.join(sorted(found))} all name files under {root}; pick one with --image-column")
 
 
-def audit_details(ds: Dataset, opts: AuditOptions) -> AuditResult:
+#: Receives one line per finished stage (``data audit`` prints them on stderr unless ``--quiet``).
+Progress = Callable[[str], None]
+
+
+@contextmanager
+def _stage(progress: Progress | None, what: str) -> Iterator[None]:
+    """Time one stage and report it: long audits (minutes at 100k rows) are never silent.  The
+    seconds go to the progress stream only, never into the report, which stays deterministic."""
+    start = time.perf_counter()
+    yield
+    if progress is not None:
+        progress(f"{what}: {time.perf_counter() - start:.1f} s")
+
+
+def audit_details(ds: Dataset, opts: AuditOptions, progress: Progress | None = None) -> AuditResult:
     """Every applicable detector on a loaded data set, once, with what the plots need."""
     from .labels import encode_labels, label_findings, oof_probabilities, proxy_features
 
@@ -176,12 +192,15 @@ def audit_details(ds: Dataset, opts: AuditOptions) -> AuditResult:
     else:
         data = ds.images
     findings: list[Finding] = []
-    probs = oof_probabilities(kind, proxy_features(kind, data), codes)
+    with _stage(progress, f"{len(codes)} {kind} rows, {len(names)} labels: out-of-fold proxy"):
+        probs = oof_probabilities(kind, proxy_features(kind, data), codes)
     if opts.labels:
-        findings += label_findings(ds.path, codes, names, probs)
+        with _stage(progress, "label issues (DAT001)"):
+            findings += label_findings(ds.path, codes, names, probs)
     parts: dict[str, Any] = {}
     if opts.triggers:
-        found, parts = _triggers(ds, kind, data, codes, names, opts)
+        with _stage(progress, "trigger search" + (" and representations (DAT101-DAT104)" if kind == "images" else " (DAT010)")):
+            found, parts = _triggers(ds, kind, data, codes, names, opts)
         findings += found
     sources: list[str] | None = None
     times: list[float] | None = None
@@ -190,8 +209,10 @@ def audit_details(ds: Dataset, opts: AuditOptions) -> AuditResult:
 
         sources = ds.text(opts.source)
         times = ds.numeric(opts.time).tolist() if opts.time else None
-        findings += feedback_findings(ds.path, sources, codes, probs, names, times,
-                                      texts=data if kind == "text" else None, features=data if kind == "tabular" else None)
+        with _stage(progress, "feedback sources (DAT201-DAT203)"):
+            findings += feedback_findings(ds.path, sources, codes, probs, names, times,
+                                          texts=data if kind == "text" else None,
+                                          features=data if kind == "tabular" else None)
     return AuditResult(
         ds.path, kind, tuple(names), codes, probs, tuple(findings),
         images=data if kind == "images" else None,
@@ -259,9 +280,11 @@ def _int(value: EvidenceValue | None) -> int:
     return int(value) if isinstance(value, (int, float)) else 0
 
 
-def audit_report(path: str, opts: AuditOptions) -> tuple[Report, AuditResult]:
+def audit_report(path: str, opts: AuditOptions, progress: Progress | None = None) -> tuple[Report, AuditResult]:
     """Load ``path`` and audit it: the Report (file scanned, flagged or clean) and the details behind it."""
-    result = audit_details(load_for_audit(path, opts), opts)
+    with _stage(progress, f"load {os.path.basename(path)}"):
+        ds = load_for_audit(path, opts)
+    result = audit_details(ds, opts, progress)
     findings = result.findings
     worst = max((f.severity for f in findings), default=None)
     verdict = Verdict.FLAGGED if findings else Verdict.CLEAN

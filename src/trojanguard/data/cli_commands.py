@@ -36,6 +36,7 @@ def register(subparsers: Subparsers) -> None:
     a.add_argument("--output", "-o", help="write the report here instead of stdout")
     a.add_argument("--fail-on", default="medium", help="lowest severity that makes the exit code 1 (default: medium)")
     a.add_argument("--html", metavar="PAGE.html", help="also write a self-contained HTML report with plots here")
+    a.add_argument("--quiet", "-q", action="store_true", help="no progress lines (stage timings) on stderr")
     a.set_defaults(handler=run_audit)
     _register_diff(sub)
 
@@ -51,7 +52,10 @@ def run_audit(args: argparse.Namespace, console: Console) -> int:
         raise UsageError("--image-column needs --images DIR")
     opts = AuditOptions(label=args.label, text=args.text, features=features, source=args.source, time=args.time, model=args.model,
                         images=args.images is not None, images_dir=args.images or None, image_column=args.image_column)
-    report, result = audit_report(args.path, opts)
+    def progress(line: str) -> None:
+        _write(console.err, f"trojanguard: data audit: {line}\n")
+
+    report, result = audit_report(args.path, opts, None if args.quiet else progress)
     text = render(report, args.format, base=os.getcwd())
     if args.html:
         from .html import render_audit_html
