@@ -8,8 +8,8 @@ upsampled to 28x28 (bilinear), shifted by up to 2 px, noised, with a 3x3 BadNets
 written as ``.npz``.  Each audit runs as a subprocess (``python -m trojanguard data audit ... -f
 json``, this checkout's ``src`` first on the path) under a small wrapper that reports its own wall time and peak RSS
 (``resource.getrusage(RUSAGE_CHILDREN)``), so the two runs do not share a maximum.  The audit
-exposes no per-stage times (checked: no timing field in its JSON), so only totals are reported,
-plus recall of the planted rows as a sanity check that the run did real work.
+prints one line per finished stage with its seconds on stderr; they are reported in the last
+column, with recall of the planted rows as a sanity check that the run did real work.
 
     .venv/bin/python bench/poison/scale.py [--only text,images] [--rows 100000] [--images 60000]
 """
@@ -127,7 +127,14 @@ def _summary(name: str, result: dict[str, object], poisoned: set[int]) -> str:
             rows.add(int(f["row"]))
     recall = len(rows & poisoned) / len(poisoned) if poisoned else 0.0
     return (f"| {name} | {result.get('rc')} | {float(str(result.get('wall_s'))):.0f} | {float(str(result.get('peak_rss_mib'))):.0f} | "
-            f"{recall:.2f} | {len(rows)} | {', '.join(f'{k} {v}' for k, v in sorted(rules.items()))} |")
+            f"{recall:.2f} | {len(rows)} | {', '.join(f'{k} {v}' for k, v in sorted(rules.items()))} | {_stages(result)} |")
+
+
+def _stages(result: dict[str, object]) -> str:
+    """The audit's own per-stage progress lines (stderr: ``trojanguard: data audit: <stage>: <s> s``)."""
+    prefix = "trojanguard: data audit: "
+    lines = [ln[len(prefix):] for ln in str(result.get("stderr", "")).splitlines() if ln.startswith(prefix)]
+    return "; ".join(lines)
 
 
 def main() -> None:
@@ -139,8 +146,8 @@ def main() -> None:
     ap.add_argument("--timeout", type=int, default=1800, help="seconds per audit before it is reported as a timeout")
     args = ap.parse_args()
     OUT.mkdir(parents=True, exist_ok=True)
-    print("| data | exit | wall s | peak RSS MiB | recall of planted rows | rows flagged | findings by rule |")
-    print("|---|---|---|---|---|---|---|")
+    print("| data | exit | wall s | peak RSS MiB | recall of planted rows | rows flagged | findings by rule | stages (the audit's stderr) |")
+    print("|---|---|---|---|---|---|---|---|")
     if "text" in args.only:
         path, poisoned = make_text(args.rows, args.seed)
         res = audit(path, ["--text", "text"], args.timeout)
