@@ -164,3 +164,21 @@ def test_quiet_audit_prints_no_progress(tmp_path: Path, capsys: pytest.CaptureFi
     main(["data", "audit", str(tmp_path / "q.csv"), "--text", "text", "-q", "-f", "json"])
     captured = capsys.readouterr()
     assert json.loads(captured.out)["findings"] is not None and captured.err == ""
+
+
+def test_library_warnings_stay_off_stderr(tmp_path: Path) -> None:
+    """A class of one row makes cleanlab warn ("too few examples"): shown with TROJANGUARD_DEBUG=1,
+    dropped otherwise (stderr keeps to errors and progress).  A subprocess: pytest captures warnings."""
+    import subprocess
+    import sys
+
+    texts, y = synthetic_text(120, seed=4)
+    labels = ["ham" if v == 0 else "spam" for v in y]
+    labels[:1] = ["rare"]
+    _csv(tmp_path / "w.csv", texts, labels)
+    cmd = [sys.executable, "-m", "trojanguard", "data", "audit", str(tmp_path / "w.csv"), "--text", "text", "-q", "-f", "json"]
+    env = {k: v for k, v in os.environ.items() if k not in ("TROJANGUARD_DEBUG", "PYTHONWARNINGS")}
+    quiet = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env=env, check=False)
+    loud = subprocess.run(cmd, capture_output=True, text=True, timeout=120, env={**env, "TROJANGUARD_DEBUG": "1"}, check=False)
+    assert quiet.returncode in (0, 1) and json.loads(quiet.stdout)["findings"] is not None
+    assert "Warning" in loud.stderr and "Warning" not in quiet.stderr

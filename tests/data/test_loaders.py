@@ -132,3 +132,17 @@ def test_csv_streams_many_rows_into_typed_columns(tmp_path: Path) -> None:
     assert ds.text("text")[3] == "message number 3"
     with pytest.raises(LimitExceeded):
         load_dataset(p, max_rows=19_999)
+
+
+def test_npz_that_is_not_a_zip_or_declares_too_much_is_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from trojanguard.data import loaders
+
+    junk = tmp_path / "junk.npz"
+    junk.write_bytes(b"PK\x03\x04" + bytes(200))
+    with pytest.raises(MalformedInput, match="malformed .npz"):
+        load_dataset(junk)
+    bomb = tmp_path / "bomb.npz"
+    np.savez_compressed(bomb, images=np.zeros((64, 32, 32)), label=np.arange(64) % 2)
+    monkeypatch.setattr(loaders, "MAX_NPZ_BYTES", 100_000)  # the members inflate to ~525 kB
+    with pytest.raises(LimitExceeded, match="declare"):
+        load_dataset(bomb)

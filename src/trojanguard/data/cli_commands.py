@@ -7,7 +7,10 @@ handler, so ``trojanguard --help`` and ``scan`` never load them.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
+import warnings
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..model import Severity
@@ -41,6 +44,23 @@ def register(subparsers: Subparsers) -> None:
     _register_diff(sub)
 
 
+def _without_library_warnings(handler: Callable[[argparse.Namespace, Console], int]) -> Callable[[argparse.Namespace, Console], int]:
+    """scikit-learn and cleanlab warn on stderr about convergence and small classes; the
+    command's own stderr is one-line errors and progress, so their warnings are dropped
+    (kept with ``TROJANGUARD_DEBUG=1``)."""
+
+    @functools.wraps(handler)
+    def run(args: argparse.Namespace, console: Console) -> int:
+        if console.env.get("TROJANGUARD_DEBUG", "") not in ("", "0"):
+            return handler(args, console)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return handler(args, console)
+
+    return run
+
+
+@_without_library_warnings
 def run_audit(args: argparse.Namespace, console: Console) -> int:
     from ..cli import _write, exit_code, write_atomic
     from ..errors import UsageError
@@ -84,6 +104,7 @@ def _register_diff(sub: Subparsers) -> None:
     d.set_defaults(handler=run_diff)
 
 
+@_without_library_warnings
 def run_diff(args: argparse.Namespace, console: Console) -> int:
     """Diff two versions; the row counts go to stderr (text) and to the JSON report's ``extra``."""
     from ..cli import _write, exit_code, write_atomic

@@ -30,6 +30,8 @@ DEFAULT_MAX_ROWS = 2_000_000
 MAX_FIELD = 1 << 20  # one CSV/JSON field
 MAX_COLUMNS = 4096  # distinct keys over a JSONL file: each new key costs a column as long as the file so far
 MAX_IMAGE_PIXELS = 4096 * 4096
+MAX_NPZ_BYTES = 8 << 30  # declared uncompressed size of all .npz members (numpy inflates each member in memory)
+MAX_NPZ_MEMBERS = 4096
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp")
 
 
@@ -347,13 +349,28 @@ def load_image_files(root: str | os.PathLike[str], names: Sequence[str], *, max_
 
 
 def _load_npz(path: Path, max_rows: int) -> Dataset:
-    """``numpy.load(allow_pickle=False)``: object arrays are refused, never unpickled."""
+    """``numpy.load(allow_pickle=False)``: object arrays are refused, never unpickled.
+
+    The zip directory is checked first: numpy inflates each member whole, so a small file
+    declaring gigabytes (a decompression bomb) must be refused before it is read.
+    """
+    import zipfile
+    import zlib
+
     try:
+        with zipfile.ZipFile(path) as zf:
+            infos = zf.infolist()
+        if len(infos) > MAX_NPZ_MEMBERS:
+            raise LimitExceeded(f"{path}: {len(infos)} .npz members (limit {MAX_NPZ_MEMBERS})", limit="max_members")
+        declared = sum(i.file_size for i in infos)
+        if declared > MAX_NPZ_BYTES:
+            raise LimitExceeded(f"{path}: .npz members declare {declared} bytes uncompressed (limit {MAX_NPZ_BYTES})",
+                                limit="max_in_memory")
         with np.load(path, allow_pickle=False) as archive:  # noqa: TID251 - object arrays raise, never unpickled
             arrays = {name: archive[name] for name in archive.files}
     except ValueError as exc:
         raise MalformedInput(f"{path}: refused .npz member ({str(exc)[:100]})") from None
-    except (OSError, EOFError, KeyError) as exc:
+    except (OSError, EOFError, KeyError, zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError) as exc:
         raise MalformedInput(f"{path}: malformed .npz: {str(exc)[:100]}") from None
     if not arrays:
         raise MalformedInput(f"{path}: empty data set (no arrays)")
