@@ -183,11 +183,18 @@ class Progress:
             _write(self.stream, "\r\x1b[K")
 
 
-def write_atomic(path: str, text: str) -> None:
-    """Write ``text`` to ``path`` via a temporary file and rename: readers never see half a report."""
+def check_destination(path: str) -> str:
+    """The directory ``path`` would be written into; an :class:`InputError` when it does not exist
+    (commands that work for minutes check before they start, not when they finish)."""
     directory = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(directory):
         raise InputError(f"cannot write {path}: directory {directory} does not exist")
+    return directory
+
+
+def write_atomic(path: str, text: str) -> None:
+    """Write ``text`` to ``path`` via a temporary file and rename: readers never see half a report."""
+    directory = check_destination(path)
     fd, tmp = tempfile.mkstemp(prefix=".trojanguard-", suffix=".tmp", dir=directory)
     try:
         if hasattr(os, "fchmod"):  # POSIX: mkstemp's 0600 would hide the report from the rest of CI

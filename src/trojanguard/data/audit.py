@@ -171,7 +171,9 @@ Progress = Callable[[str], None]
 @contextmanager
 def _stage(progress: Progress | None, what: str) -> Iterator[None]:
     """Time one stage and report it: long audits (minutes at 100k rows) are never silent.  The
-    seconds go to the progress stream only, never into the report, which stays deterministic."""
+    seconds go to the progress stream only, never into the report, which stays deterministic.
+    The first line comes after the proxy, so input errors (columns, image options) found while
+    loading stay the command's only stderr line."""
     start = time.perf_counter()
     yield
     if progress is not None:
@@ -282,9 +284,7 @@ def _int(value: EvidenceValue | None) -> int:
 
 def audit_report(path: str, opts: AuditOptions, progress: Progress | None = None) -> tuple[Report, AuditResult]:
     """Load ``path`` and audit it: the Report (file scanned, flagged or clean) and the details behind it."""
-    with _stage(progress, f"load {os.path.basename(path)}"):
-        ds = load_for_audit(path, opts)
-    result = audit_details(ds, opts, progress)
+    result = audit_details(load_for_audit(path, opts), opts, progress)
     findings = result.findings
     worst = max((f.severity for f in findings), default=None)
     verdict = Verdict.FLAGGED if findings else Verdict.CLEAN

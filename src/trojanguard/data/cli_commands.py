@@ -62,7 +62,7 @@ def _without_library_warnings(handler: Callable[[argparse.Namespace, Console], i
 
 @_without_library_warnings
 def run_audit(args: argparse.Namespace, console: Console) -> int:
-    from ..cli import _write, exit_code, write_atomic
+    from ..cli import _write, check_destination, exit_code, write_atomic
     from ..errors import UsageError
     from ..render import render
     from .audit import AuditOptions, audit_report
@@ -72,6 +72,10 @@ def run_audit(args: argparse.Namespace, console: Console) -> int:
         raise UsageError("--image-column needs --images DIR")
     opts = AuditOptions(label=args.label, text=args.text, features=features, source=args.source, time=args.time, model=args.model,
                         images=args.images is not None, images_dir=args.images or None, image_column=args.image_column)
+    for destination in (args.html, args.output):
+        if destination:
+            check_destination(destination)
+
     def progress(line: str) -> None:
         _write(console.err, f"trojanguard: data audit: {line}\n")
 
@@ -107,7 +111,7 @@ def _register_diff(sub: Subparsers) -> None:
 @_without_library_warnings
 def run_diff(args: argparse.Namespace, console: Console) -> int:
     """Diff two versions; the row counts go to stderr (text) and to the JSON report's ``extra``."""
-    from ..cli import _write, exit_code, write_atomic
+    from ..cli import _write, check_destination, exit_code, write_atomic
     from ..errors import UsageError
     from ..render import render
     from .diff import DiffOptions, diff, summary_line
@@ -116,6 +120,8 @@ def run_diff(args: argparse.Namespace, console: Console) -> int:
         fail_on = Severity.parse(args.fail_on)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    if args.output:
+        check_destination(args.output)
     features = tuple(f.strip() for f in args.features.split(",") if f.strip()) if args.features else ()
     report = diff(args.old, args.new, DiffOptions(label=args.label, text=args.text, features=features, key=args.key,
                                                      images=args.images))
