@@ -27,7 +27,7 @@ import numpy as np
 
 from ..errors import LimitExceeded, MalformedInput
 from ..model import Confidence, Finding, Location, Rule, Severity
-from .spectral import spectral_groups
+from .spectral import checked_numbers, spectral_groups
 
 __all__ = [
     "RULE_BLEND",
@@ -101,14 +101,7 @@ def _as_images(images: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
         raise MalformedInput(f"images must be (n, height, width[, channels]), got shape {arr.shape}")
     if arr.shape[0] > MAX_IMAGES or int(np.prod(arr.shape[1:])) > MAX_PIXELS:
         raise LimitExceeded(f"image array {arr.shape} exceeds {MAX_IMAGES} images of {MAX_PIXELS} values", limit="rows")
-    if labels.ndim != 1 or labels.shape[0] != arr.shape[0]:
-        raise MalformedInput(f"{labels.shape} labels for {arr.shape[0]} images")
-    if not np.issubdtype(arr.dtype, np.number):
-        raise MalformedInput(f"pixels are not numeric ({arr.dtype})")
-    arr = arr.astype(np.float64, copy=False)
-    if not np.isfinite(arr).all():
-        raise MalformedInput("pixels contain NaN or infinite values")
-    return arr, labels
+    return checked_numbers(arr, labels, "pixels", "images"), labels
 
 
 def _quantise(arr: np.ndarray, lo: float, hi: float) -> np.ndarray:

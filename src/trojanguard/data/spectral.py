@@ -99,14 +99,19 @@ def _check(x: Any, y: Any) -> tuple[np.ndarray, np.ndarray]:
         raise MalformedInput(f"representations must be a 2-D matrix, got shape {arr.shape}")
     if arr.shape[0] > MAX_ROWS or arr.shape[1] > MAX_DIMS:
         raise LimitExceeded(f"representation matrix {arr.shape} exceeds {MAX_ROWS}x{MAX_DIMS}", limit="rows")
+    return checked_numbers(arr, labels, "representations", "rows"), labels
+
+
+def checked_numbers(arr: np.ndarray, labels: np.ndarray, what: str, unit: str) -> np.ndarray:
+    """One label per row, numeric, finite: ``arr`` as float64 (shared with the image detectors)."""
     if labels.ndim != 1 or labels.shape[0] != arr.shape[0]:
-        raise MalformedInput(f"{labels.shape} labels for {arr.shape[0]} rows")
+        raise MalformedInput(f"{labels.shape} labels for {arr.shape[0]} {unit}")
     if not np.issubdtype(arr.dtype, np.number):
-        raise MalformedInput(f"representations are not numeric ({arr.dtype})")
-    arr = arr.astype(np.float64, copy=False)
-    if not np.isfinite(arr).all():
-        raise MalformedInput("representations contain NaN or infinite values")
-    return arr, labels
+        raise MalformedInput(f"{what} are not numeric ({arr.dtype})")
+    out = arr.astype(np.float64, copy=False)
+    if not np.isfinite(out).all():
+        raise MalformedInput(f"{what} contain NaN or infinite values")
+    return out
 
 
 def _classes(labels: np.ndarray) -> list[tuple[Any, np.ndarray]]:
