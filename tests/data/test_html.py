@@ -23,6 +23,8 @@ from trojanguard.data.labels import RULE_FLIP
 from trojanguard.data.triggers import RULE_TRIGGER, Trigger
 from trojanguard.model import Location
 
+BROWSER = shutil.which("chromium") or shutil.which("chromium-browser")
+
 HOSTILE = "</script><script>alert(1)</script>"
 
 
@@ -189,10 +191,9 @@ def test_png_data_uri_round_trips() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(BROWSER is None, reason="chromium is not installed (apt-get install -y chromium)")
 def test_page_renders_in_headless_chromium(tmp_path: Path) -> None:
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    if browser is None:
-        pytest.skip("chromium is not installed (apt-get install -y chromium)")
+    browser = str(BROWSER)
     page = tmp_path / "audit.html"
     page.write_text(render_audit_html(_text_result()), encoding="utf-8")
     proc = subprocess.run(  # noqa: S603 - trusted local browser, generated page

@@ -22,6 +22,8 @@ from trojanguard.graph.html import render_html
 from trojanguard.graph.ir import from_onnx
 from trojanguard.graph.report import capability_report
 
+BROWSER = shutil.which("chromium") or shutil.which("chromium-browser")
+
 
 def test_ir_inlines_functions_and_bodies() -> None:
     g = from_onnx(MALICIOUS["function_token_trigger"]())
@@ -87,10 +89,9 @@ def test_html_page_is_self_contained_and_escaped() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(BROWSER is None, reason="chromium is not installed (apt-get install -y chromium)")
 def test_html_renders_in_headless_chromium(tmp_path: Path) -> None:
-    browser = shutil.which("chromium") or shutil.which("chromium-browser")
-    if browser is None:
-        pytest.skip("chromium is not installed (apt-get install -y chromium)")
+    browser = str(BROWSER)
     flow, detections = analyze_graph(from_onnx(MALICIOUS["if_image_trigger"]()))
     page = tmp_path / "page.html"
     page.write_text(render_html("m.onnx", flow, detections))
