@@ -199,13 +199,19 @@ def _load_jsonl(path: Path, max_rows: int) -> Dataset:
 
 
 def _arrow_batches(path: Path, batches: Iterable[Any], max_rows: int) -> Dataset:
-    """Record batches to columns, checking the row count before each batch is kept."""
+    """Record batches to columns, checking the row count before each batch is kept.
+
+    Every batch is fully validated first: pyarrow's IPC reader trusts the offsets and lengths
+    in the file, and a hostile batch then made ``to_pylist`` raise SystemError or read outside
+    its buffers (a bus error that killed the process; found by tests/data/test_loader_fuzz.py).
+    """
     records: dict[str, list[Any]] = {}
     n = 0
     for batch in batches:
         n += batch.num_rows
         if n > max_rows:
             raise _too_many(path, max_rows)
+        batch.validate(full=True)
         for name, col in zip(batch.schema.names, batch.columns, strict=True):
             records.setdefault(name, []).extend(col.to_pylist())
     return Dataset(str(path), {k: _infer(path, k, v) for k, v in records.items()})
@@ -221,7 +227,7 @@ def _load_parquet(path: Path, max_rows: int) -> Dataset:
         if pf.metadata.num_rows > max_rows:
             raise _too_many(path, max_rows)
         return _arrow_batches(path, pf.iter_batches(batch_size=65536), max_rows)
-    except (OSError, ValueError) as exc:  # pyarrow.ArrowInvalid derives from ValueError
+    except (OSError, ValueError, SystemError) as exc:  # pyarrow.ArrowInvalid derives from ValueError
         raise MalformedInput(f"{path}: malformed Parquet: {str(exc)[:120]}") from None
 
 
@@ -232,7 +238,9 @@ def _load_arrow_file(path: Path, max_rows: int) -> Dataset:
     except ImportError:  # pragma: no cover
         raise InputError("reading Arrow needs pyarrow: pip install 'trojanguard[data]'") from None
     try:
-        with pa.memory_map(str(path)) as source:
+        # Read, not memory-mapped: a mapping of a file that lies about its buffers (or is
+        # truncated while it is read) faults with SIGBUS, which no Python code can catch.
+        with pa.OSFile(str(path)) as source:
             try:
                 reader: Any = ipc.open_stream(source)
                 return _arrow_batches(path, reader, max_rows)
@@ -240,7 +248,7 @@ def _load_arrow_file(path: Path, max_rows: int) -> Dataset:
                 source.seek(0)
                 f = ipc.open_file(source)
                 return _arrow_batches(path, (f.get_batch(i) for i in range(f.num_record_batches)), max_rows)
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, pa.ArrowException, SystemError) as exc:  # SystemError: belt and braces behind validate()
         raise MalformedInput(f"{path}: malformed Arrow: {str(exc)[:120]}") from None
 
 
