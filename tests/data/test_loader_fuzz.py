@@ -75,3 +75,38 @@ def test_mutated_data_files_end_in_a_trojanguard_error(tmp_path: Path, case: tup
         load_dataset(path)
     except Error:
         pass
+
+
+def _png(value: int) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.full((8, 8), value, dtype=np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+@pytest.mark.slow
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.integers(0, 200), st.integers(1, 255), st.sampled_from(["truncate", "flip", "junk"]))
+def test_mutated_image_in_a_folder_ends_in_a_trojanguard_error(tmp_path_factory: pytest.TempPathFactory, at: int,
+                                                                xor: int, action: str) -> None:
+    pytest.importorskip("PIL")
+    root = tmp_path_factory.mktemp("imgs")
+    for label in ("cat", "dog"):
+        (root / label).mkdir()
+        for i in range(2):
+            (root / label / f"{i}.png").write_bytes(_png(40 * i + (100 if label == "dog" else 0)))
+    victim = root / "dog" / "1.png"
+    data = bytearray(victim.read_bytes())
+    at %= len(data)
+    if action == "truncate":
+        del data[at:]
+    elif action == "flip":
+        data[at] ^= xor
+    else:
+        data[at:at] = bytes([xor]) * 64
+    victim.write_bytes(bytes(data))
+    try:
+        load_dataset(root)
+    except Error:
+        pass

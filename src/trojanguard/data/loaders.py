@@ -15,6 +15,8 @@ from __future__ import annotations
 import csv
 import json
 import os
+import struct
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -314,7 +316,8 @@ def _decode_images(files: Sequence[Path]) -> np.ndarray:
                 if im.width * im.height > MAX_IMAGE_PIXELS:
                     raise LimitExceeded(f"{f}: {im.width}x{im.height} image", limit="pixels")
                 pixels.append(np.asarray(im.convert("L"), dtype=np.float64))
-        except (OSError, ValueError, Image.DecompressionBombError) as exc:
+        # PIL reports broken files as OSError, ValueError, SyntaxError ("broken PNG file"), EOFError, struct.error
+        except (OSError, ValueError, SyntaxError, EOFError, struct.error, zlib.error, Image.DecompressionBombError) as exc:
             raise MalformedInput(f"{f}: unreadable image: {str(exc)[:80]}") from None
     shapes = [a.shape for a in pixels]
     common = max(set(shapes), key=shapes.count)
