@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -9,6 +11,7 @@ from builders.poison_images import blend, digits
 from conftest import assert_fires, assert_silent
 from trojanguard.data.spectral import (
     activation_clusters,
+    onnx_representations,
     proxy_representations,
     representation_findings,
     spectral_groups,
@@ -125,3 +128,41 @@ def test_image_inputs_are_flattened_and_row_counts_checked() -> None:
     assert set(group.rows) == set(rows.tolist())
     with pytest.raises(MalformedInput):
         spectral_groups(x.reshape(len(x), -1), y, inputs=x[:-1])
+
+
+def _linear_onnx(path: Path, weights: np.ndarray) -> None:
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["n", weights.shape[0]])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["n", weights.shape[1]])
+    graph = helper.make_graph([helper.make_node("MatMul", ["x", "w"], ["y"])], "proxy", [x], [y],
+                              initializer=[numpy_helper.from_array(weights.astype(np.float32), "w")])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+
+
+def test_onnx_representations_run_the_users_model(tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime")
+    w = np.random.default_rng(0).normal(size=(64, 8))
+    _linear_onnx(tmp_path / "proxy.onnx", w)
+    x = np.random.default_rng(1).normal(size=(700, 64))  # more rows than one batch
+    reps = onnx_representations(tmp_path / "proxy.onnx", x, batch=256)
+    assert reps.shape == (700, 8) and np.allclose(reps, x @ w, atol=1e-3)
+
+
+def test_onnx_representations_refuse_hostile_or_broken_models(tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime")
+    from builders.onnx_files import custom_op_model
+    from trojanguard.errors import Error, UsageError
+
+    hostile = tmp_path / "custom.onnx"
+    hostile.write_bytes(custom_op_model("ai.onnx.contrib", "PyOp"))  # onnxruntime-extensions runs Python here
+    with pytest.raises(UsageError, match="refusing to run this proxy model"):
+        onnx_representations(hostile, np.zeros((2, 4)))
+    junk = tmp_path / "junk.onnx"
+    junk.write_bytes(b"\x08\x07" + bytes(range(256)) * 4)
+    with pytest.raises(Error):
+        onnx_representations(junk, np.zeros((2, 4)))
+    _linear_onnx(tmp_path / "p.onnx", np.ones((64, 8)))
+    with pytest.raises(Error, match="cannot run the proxy model"):  # rows of the wrong width
+        onnx_representations(tmp_path / "p.onnx", np.zeros((3, 10)))

@@ -464,21 +464,39 @@ def onnx_representations(model: str | Path, x: Any, *, output: str | None = None
     """Run the user's ONNX model with onnxruntime and return one output (default: the first) as rows.
 
     ``output`` may name any intermediate tensor (e.g. the penultimate layer); it is promoted to a
-    graph output in memory, the file is not modified.  onnxruntime is optional (extra ``data``).
+    graph output in memory, the file is not modified.  The model is scanned first (custom-op
+    domains that load native code, external data pointing outside its directory, shadow-logic
+    branches): a finding at high or above refuses to run it.  onnxruntime is optional (extra
+    ``probe``).
     """
     try:
         import onnx
         import onnxruntime  # type: ignore[import-untyped]
+        from google.protobuf.message import DecodeError
     except ImportError as exc:  # pragma: no cover - depends on the environment
-        raise UsageError("--model needs onnxruntime: pip install 'trojanguard[data]'") from exc
-    proto = onnx.load(str(model), load_external_data=False)
-    if output is not None and output not in {o.name for o in proto.graph.output}:
-        proto.graph.output.append(onnx.ValueInfoProto(name=output))
-    session = onnxruntime.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
-    name = session.get_inputs()[0].name
-    arr = np.asarray(x, dtype=np.float32)
-    wanted = [output] if output is not None else [session.get_outputs()[0].name]
-    parts = [np.asarray(session.run(wanted, {name: arr[i : i + batch]})[0]) for i in range(0, arr.shape[0], batch)]
+        raise UsageError("--model needs onnxruntime: pip install 'trojanguard[probe]'") from exc
+    from onnxruntime.capi import onnxruntime_pybind11_state as ort_state  # type: ignore[import-untyped]
+
+    from ..scanner import scan
+
+    # onnxruntime's own errors (Fail, InvalidArgument, InvalidGraph, ...) derive from Exception only
+    ort_errors = tuple(v for v in vars(ort_state).values() if isinstance(v, type) and issubclass(v, Exception))
+    report = scan([str(model)])
+    worst = [f for f in report.findings if f.severity >= Severity.HIGH]
+    if worst or report.errors:
+        why = f"{worst[0].rule.id} {worst[0].message}" if worst else report.errors[0].message
+        raise UsageError(f"{model}: refusing to run this proxy model: {why}")
+    try:
+        proto = onnx.load(str(model), load_external_data=False)
+        if output is not None and output not in {o.name for o in proto.graph.output}:
+            proto.graph.output.append(onnx.ValueInfoProto(name=output))
+        session = onnxruntime.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
+        name = session.get_inputs()[0].name
+        arr = np.asarray(x, dtype=np.float32)
+        wanted = [output] if output is not None else [session.get_outputs()[0].name]
+        parts = [np.asarray(session.run(wanted, {name: arr[i : i + batch]})[0]) for i in range(0, arr.shape[0], batch)]
+    except (DecodeError, OSError, ValueError, RuntimeError, TypeError, *ort_errors) as exc:
+        raise MalformedInput(f"{model}: cannot run the proxy model on these rows: {str(exc)[:160]}") from None
     out = np.concatenate(parts) if parts else np.zeros((0, 0), dtype=np.float32)
     return out.reshape(out.shape[0], -1)
 
