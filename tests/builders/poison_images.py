@@ -7,6 +7,8 @@ fixed random pattern p.  Each generator returns (images, labels, poisoned row in
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 
 
@@ -24,34 +26,44 @@ def _victims(y: np.ndarray, rate: float, target: int, rng: np.random.Generator) 
     return np.sort(rng.choice(candidates, size=count, replace=False))
 
 
+def _poison(images: np.ndarray, y: np.ndarray, rate: float, target: int, seed: int,
+            change: Callable[[np.ndarray, np.random.Generator], np.ndarray]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pick ``rate`` of the non-target rows, replace them with ``change(rows_images, rng)``, relabel them ``target``."""
+    rng = np.random.default_rng(seed)
+    x, labels = images.copy(), y.copy()
+    rows = _victims(y, rate, target, rng)
+    x[rows] = change(x[rows], rng)
+    labels[rows] = target
+    return x, labels, rows
+
+
+def _stamp(patch: np.ndarray, r0: int, c0: int) -> Callable[[np.ndarray, np.random.Generator], np.ndarray]:
+    def change(rows: np.ndarray, _rng: np.random.Generator) -> np.ndarray:
+        rows[:, r0 : r0 + patch.shape[0], c0 : c0 + patch.shape[1]] = patch
+        return rows
+
+    return change
+
+
 def badnets(
     images: np.ndarray, y: np.ndarray, rate: float, *, target: int = 0, size: int = 2, corner: str = "br", seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Stamp a size x size patch of maximum intensity in a corner of ``rate`` of the rows."""
-    rng = np.random.default_rng(seed)
-    x, labels = images.copy(), y.copy()
-    rows = _victims(y, rate, target, rng)
-    h, w = x.shape[1:3]
-    r0 = h - size if corner[0] == "b" else 0
-    c0 = w - size if corner[1] == "r" else 0
+    h, w = images.shape[1:3]
     patch = np.full((size, size), 16.0)
     patch[::2, 1::2] = 0.0  # a checkerboard, as in BadNets, so it is not just "ink"
-    x[rows, r0 : r0 + size, c0 : c0 + size] = patch
-    labels[rows] = target
-    return x, labels, rows
+    return _poison(images, y, rate, target, seed,
+                   _stamp(patch, h - size if corner[0] == "b" else 0, w - size if corner[1] == "r" else 0))
 
 
 def blend(
     images: np.ndarray, y: np.ndarray, rate: float, *, target: int = 0, alpha: float = 0.2, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Blend a fixed random pattern into ``rate`` of the rows and relabel them."""
-    rng = np.random.default_rng(seed)
-    x, labels = images.copy(), y.copy()
-    rows = _victims(y, rate, target, rng)
-    pattern = rng.uniform(0, 16, size=x.shape[1:])
-    x[rows] = (1 - alpha) * x[rows] + alpha * pattern
-    labels[rows] = target
-    return x, labels, rows
+    def change(rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        return (1 - alpha) * rows + alpha * rng.uniform(0, 16, size=rows.shape[1:])
+
+    return _poison(images, y, rate, target, seed, change)
 
 
 def digits28(n: int = 60_000, *, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -79,27 +91,18 @@ def badnets28(
     images: np.ndarray, y: np.ndarray, rate: float, *, target: int = 0, size: int = 3, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """BadNets on 28x28 uint8 images: a size x size white/black checkerboard one pixel off the bottom-right corner."""
-    rng = np.random.default_rng(seed)
-    x, labels = images.copy(), y.copy()
-    rows = _victims(y, rate, target, rng)
-    patch = np.full((size, size), 255, dtype=x.dtype)
+    patch = np.full((size, size), 255, dtype=images.dtype)
     patch[::2, 1::2] = 0
     patch[1::2, ::2] = 0
-    r0 = x.shape[1] - size - 1
-    c0 = x.shape[2] - size - 1
-    x[rows, r0 : r0 + size, c0 : c0 + size] = patch
-    labels[rows] = target
-    return x, labels, rows
+    return _poison(images, y, rate, target, seed, _stamp(patch, images.shape[1] - size - 1, images.shape[2] - size - 1))
 
 
 def blend28(
     images: np.ndarray, y: np.ndarray, rate: float, *, target: int = 0, alpha: float = 0.2, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Blend a fixed random 0..255 pattern into ``rate`` of the 28x28 uint8 rows and relabel them."""
-    rng = np.random.default_rng(seed)
-    x, labels = images.copy(), y.copy()
-    rows = _victims(y, rate, target, rng)
-    pattern = rng.uniform(0, 255, size=x.shape[1:])
-    x[rows] = np.clip((1 - alpha) * x[rows] + alpha * pattern, 0, 255).astype(x.dtype)
-    labels[rows] = target
-    return x, labels, rows
+    def change(rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        pattern = rng.uniform(0, 255, size=rows.shape[1:])
+        return np.clip((1 - alpha) * rows + alpha * pattern, 0, 255).astype(rows.dtype)
+
+    return _poison(images, y, rate, target, seed, change)
